@@ -1,0 +1,73 @@
+"""Fans and layouts: how many inputs and outputs feed one weight.
+
+Two layouts are understood:
+
+* ``"torch"``: ``(out, in, *kernel)`` as in ``nn.Linear`` and ``nn.ConvNd``.
+* ``"keras"``: ``(*kernel, in, out)`` as in Keras ``Dense`` and ``ConvND`` kernels.
+
+The same layer has the same fans in both layouts.  Rank 0 and rank 1 shapes follow Keras's
+rules in both layouts (``(1, 1)`` and ``(n, n)``), so a bias or a scalar never raises.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+Layout = Literal["torch", "keras"]
+LAYOUTS: tuple[Layout, ...] = ("torch", "keras")
+
+
+def check_layout(layout: str) -> Layout:
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; valid layouts: {', '.join(LAYOUTS)}")
+    return layout  # type: ignore[return-value]
+
+
+def compute_fans(shape: Sequence[int], layout: Layout = "torch") -> tuple[int, int]:
+    """Return ``(fan_in, fan_out)`` of a weight of ``shape`` in ``layout``.
+
+    torch layout ``(out, in, *k)``: ``fan_in = in * prod(k)``, ``fan_out = out * prod(k)``.
+    keras layout ``(*k, in, out)``: ``fan_in = in * prod(k)``, ``fan_out = out * prod(k)``
+    (exactly Keras's ``compute_fans``).  Rank 0: ``(1, 1)``; rank 1 ``(n,)``: ``(n, n)``.
+
+    Args:
+        shape: the weight's shape (a ``torch.Size`` or any sequence of ints).
+        layout: ``"torch"`` (default) or ``"keras"``.
+
+    Example:
+        >>> compute_fans((64, 3, 3, 3))               # nn.Conv2d(3, 64, 3).weight
+        (27, 576)
+        >>> compute_fans((3, 3, 3, 64), layout="keras")  # the Keras Conv2D kernel
+        (27, 576)
+    """
+    check_layout(layout)
+    shape = tuple(int(d) for d in shape)
+    if len(shape) == 0:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    if layout == "torch":
+        fan_out, fan_in, kernel = shape[0], shape[1], shape[2:]
+    else:
+        fan_in, fan_out, kernel = shape[-2], shape[-1], shape[:-2]
+    receptive_field = math.prod(kernel)
+    return fan_in * receptive_field, fan_out * receptive_field
+
+
+def keras_shape(torch_shape: Sequence[int]) -> tuple[int, ...]:
+    """The Keras kernel shape of a torch weight: ``(out, in, *k)`` → ``(*k, in, out)``.
+
+    This is the layout Keras gives the same layer: Linear ↔ Dense, ConvNd ↔ ConvND (grouped
+    too: ``in`` is ``in/groups`` on both sides) and ConvTransposeNd ``(in, out, *k)`` ↔
+    ConvNDTranspose ``(*k, out, in)``.  Rank 0 and 1 are returned as they are.
+
+    Example:
+        >>> keras_shape((64, 3, 5, 5))
+        (5, 5, 3, 64)
+    """
+    shape = tuple(int(d) for d in shape)
+    if len(shape) < 2:
+        return shape
+    return (*shape[2:], shape[1], shape[0])

@@ -1,0 +1,676 @@
+"""Keras's weight initializers as in-place torch functions.
+
+Every initializer is two things: a *target* — the distribution Keras gives a weight of a given
+shape (``parity.samplers``) — and a thin public function that checks its input and fills the
+tensor from that target.  The nine ``{glorot, he, lecun} × {uniform, normal,
+untruncated_normal}`` functions are declarations over one core, :func:`variance_scaling_`.
+
+Conventions follow ``torch.nn.init``: tensor first, trailing underscore, in place, returns the
+tensor, runs under ``no_grad``, ``generator=`` on every random initializer, any float dtype,
+CPU and CUDA, non-contiguous views; meta and empty tensors are returned as they are.  Bad input
+raises before a single value is written.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import torch
+
+from parity.fans import Layout, check_layout, compute_fans
+from parity.samplers import (
+    TRUNCATED_NORMAL_STD,
+    Constant,
+    Distribution,
+    Identity,
+    Normal,
+    Orthogonal,
+    TruncatedNormal,
+    Uniform,
+)
+
+Mode = Literal["fan_in", "fan_out", "fan_avg"]
+VarianceDistribution = Literal["truncated_normal", "untruncated_normal", "uniform"]
+MODES: tuple[Mode, ...] = ("fan_in", "fan_out", "fan_avg")
+DISTRIBUTIONS: tuple[VarianceDistribution, ...] = (
+    "truncated_normal",
+    "untruncated_normal",
+    "uniform",
+)
+
+
+class InitFn(Protocol):
+    def __call__(
+        self, tensor: torch.Tensor, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor: ...
+
+
+# --------------------------------------------------------------------------- input checks
+
+
+def _check_tensor(tensor: Any) -> torch.Tensor:
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor to initialize, got {type(tensor).__name__}")
+    if not tensor.is_floating_point():
+        raise TypeError(
+            f"cannot initialize a tensor of dtype {tensor.dtype}: "
+            "valid dtypes are float16, bfloat16, float32 and float64"
+        )
+    return tensor
+
+
+def _check_generator(generator: Any) -> None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {generator!r}")
+
+
+def _finite(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def _positive(name: str, value: Any) -> float:
+    value = _finite(name, value)
+    if value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return value
+
+
+def _fan(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int or None, got {value!r}")
+    return value
+
+
+def _choice(name: str, value: Any, choices: Sequence[str]) -> Any:
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; valid choices: {', '.join(choices)}")
+    return value
+
+
+@torch.no_grad()
+def _fill_(
+    tensor: torch.Tensor, target: Distribution, generator: torch.Generator | None
+) -> torch.Tensor:
+    """Fill a checked tensor from a target: the one place every initializer writes."""
+    _check_generator(generator)
+    if tensor.is_meta or tensor.numel() == 0:
+        return tensor
+    return target.fill_(tensor, generator)
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def variance_scaling_target(
+    shape: Sequence[int],
+    scale: float = 1.0,
+    mode: Mode = "fan_in",
+    distribution: str = "truncated_normal",
+    *,
+    layout: Layout = "torch",
+    fan_in: int | None = None,
+    fan_out: int | None = None,
+) -> Uniform | Normal | TruncatedNormal:
+    """The distribution Keras's ``VarianceScaling`` gives a weight of ``shape``."""
+    scale = _positive("scale", scale)
+    mode = _choice("mode", mode, MODES)
+    if not isinstance(distribution, str):
+        raise TypeError(f"distribution must be a string, got {distribution!r}")
+    distribution = distribution.lower()
+    if distribution == "normal":  # Keras's legacy alias
+        distribution = "truncated_normal"
+    distribution = _choice("distribution", distribution, DISTRIBUTIONS)
+    computed_in, computed_out = compute_fans(shape, check_layout(layout))
+    fan_in = computed_in if _fan("fan_in", fan_in) is None else fan_in
+    fan_out = computed_out if _fan("fan_out", fan_out) is None else fan_out
+    fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
+    variance = scale / max(1.0, fan)
+    if distribution == "uniform":
+        limit = math.sqrt(3.0 * variance)
+        return Uniform(-limit, limit)
+    if distribution == "untruncated_normal":
+        return Normal(0.0, math.sqrt(variance))
+    return TruncatedNormal(0.0, math.sqrt(variance) / TRUNCATED_NORMAL_STD)
+
+
+def _orthogonal_target(shape: Sequence[int], gain: float, layout: Layout) -> Orthogonal:
+    gain = _finite("gain", gain)
+    shape = tuple(shape)
+    if len(shape) < 2:
+        raise ValueError(f"orthogonal_ needs a tensor of rank >= 2, got shape {shape}")
+    if check_layout(layout) == "torch":  # (out, in, *k): one row per output unit
+        return Orthogonal(shape[0], math.prod(shape[1:]), gain)
+    return Orthogonal(math.prod(shape[:-1]), shape[-1], gain)
+
+
+def _identity_target(shape: Sequence[int], gain: float) -> Identity:
+    if len(shape) != 2:
+        raise ValueError(f"identity_ needs a 2-D tensor, got shape {tuple(shape)}")
+    return Identity(_finite("gain", gain))
+
+
+def _uniform_target(minval: float, maxval: float) -> Uniform:
+    minval, maxval = _finite("minval", minval), _finite("maxval", maxval)
+    if minval > maxval:
+        raise ValueError(f"minval must be <= maxval, got minval={minval}, maxval={maxval}")
+    return Uniform(minval, maxval)
+
+
+def _normal_target(mean: float, stddev: float) -> Normal:
+    stddev = _finite("stddev", stddev)
+    if stddev < 0:
+        raise ValueError(f"stddev must be >= 0, got {stddev}")
+    return Normal(_finite("mean", mean), stddev)
+
+
+def _truncated_target(mean: float, stddev: float) -> TruncatedNormal:
+    return TruncatedNormal(_finite("mean", mean), _positive("stddev", stddev))
+
+
+# --------------------------------------------------------------------------- the core
+
+
+def variance_scaling_(
+    tensor: torch.Tensor,
+    scale: float = 1.0,
+    mode: Mode = "fan_in",
+    distribution: VarianceDistribution = "truncated_normal",
+    *,
+    layout: Layout = "torch",
+    fan_in: int | None = None,
+    fan_out: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    r"""Fill ``tensor`` the way Keras's ``VarianceScaling`` initializer does.
+
+    With :math:`n` = ``fan_in``, ``fan_out`` or ``(fan_in + fan_out) / 2`` (``mode``) and
+    :math:`s = \text{scale} / \max(1, n)`:
+
+    * ``"truncated_normal"``: :math:`\mathcal{N}(0, \sigma^2)` truncated to
+      :math:`(-2\sigma, 2\sigma)` with :math:`\sigma = \sqrt{s} / 0.87962566103423978`, so the
+      values have variance :math:`s` (``"normal"`` is accepted as an alias, as in Keras);
+    * ``"untruncated_normal"``: :math:`\mathcal{N}(0, s)`;
+    * ``"uniform"``: :math:`\mathcal{U}(-\sqrt{3s}, \sqrt{3s})`.
+
+    Args:
+        tensor: the weight to fill in place (any float dtype, any device).
+        scale: positive, finite scaling factor.
+        mode: ``"fan_in"``, ``"fan_out"`` or ``"fan_avg"``.
+        distribution: ``"truncated_normal"``, ``"untruncated_normal"`` or ``"uniform"``.
+        layout: how to read fans from the shape: ``"torch"`` ``(out, in, *k)`` or
+            ``"keras"`` ``(*k, in, out)``; see :func:`parity.compute_fans`.
+        fan_in, fan_out: explicit fans, overriding those computed from the shape.
+        generator: the ``torch.Generator`` to draw from.
+
+    Example:
+        >>> w = torch.empty(256, 128)
+        >>> parity.variance_scaling_(w, 2.0, "fan_in", "truncated_normal")  # Keras HeNormal
+    """
+    _check_tensor(tensor)
+    target = variance_scaling_target(
+        tensor.shape, scale, mode, distribution, layout=layout, fan_in=fan_in, fan_out=fan_out
+    )
+    return _fill_(tensor, target, generator)
+
+
+# The nine Keras named initializers: family → (scale, mode), form → distribution.
+FAMILIES: dict[str, tuple[float, Mode]] = {
+    "glorot": (1.0, "fan_avg"),
+    "he": (2.0, "fan_in"),
+    "lecun": (1.0, "fan_in"),
+}
+FORMS: dict[str, VarianceDistribution] = {
+    "uniform": "uniform",
+    "normal": "truncated_normal",
+    "untruncated_normal": "untruncated_normal",
+}
+_FAN_TEXT = {"fan_avg": "(fan_in + fan_out) / 2", "fan_in": "fan_in", "fan_out": "fan_out"}
+_FORM_TEXT = {
+    "uniform": "U(-sqrt(3 s), sqrt(3 s))",
+    "truncated_normal": "N(0, sigma^2) truncated to (-2 sigma, 2 sigma), "
+    "sigma = sqrt(s) / 0.87962566103423978 (Keras's *Normal: TRUNCATED)",
+    "untruncated_normal": "N(0, s), not truncated",
+}
+_KERAS_CLASS = {"glorot": "Glorot", "he": "He", "lecun": "Lecun"}
+
+
+def _named_initializer(family: str, form: str) -> Callable[..., torch.Tensor]:
+    scale, mode = FAMILIES[family]
+    distribution = FORMS[form]
+
+    def initializer(
+        tensor: torch.Tensor,
+        *,
+        layout: Layout = "torch",
+        fan_in: int | None = None,
+        fan_out: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        return variance_scaling_(
+            tensor, scale, mode, distribution,
+            layout=layout, fan_in=fan_in, fan_out=fan_out, generator=generator,
+        )  # fmt: skip
+
+    name = f"{family}_{form}_"
+    keras_name = (
+        f"keras.initializers.{_KERAS_CLASS[family]}{form.title().replace('_', '')}"
+        if form != "untruncated_normal"
+        else f"VarianceScaling({scale}, {mode!r}, 'untruncated_normal')"
+    )
+    initializer.__name__ = initializer.__qualname__ = name
+    initializer.__doc__ = f"""Fill ``tensor`` like ``{keras_name}``.
+
+    ``s = {scale} / max(1, {_FAN_TEXT[mode]})``; values ~ {_FORM_TEXT[distribution]}.
+    Same as ``variance_scaling_(tensor, {scale}, {mode!r}, {distribution!r})``.
+
+    Args:
+        tensor: the weight to fill in place (any float dtype, any device).
+        layout: ``"torch"`` (default, ``(out, in, *k)``) or ``"keras"`` (``(*k, in, out)``).
+        fan_in, fan_out: explicit fans, overriding those computed from the shape.
+        generator: the ``torch.Generator`` to draw from.
+
+    Example:
+        >>> conv = torch.nn.Conv2d(3, 64, 3)
+        >>> parity.{name}(conv.weight)
+    """
+    return initializer
+
+
+glorot_uniform_ = _named_initializer("glorot", "uniform")
+glorot_normal_ = _named_initializer("glorot", "normal")
+glorot_untruncated_normal_ = _named_initializer("glorot", "untruncated_normal")
+he_uniform_ = _named_initializer("he", "uniform")
+he_normal_ = _named_initializer("he", "normal")
+he_untruncated_normal_ = _named_initializer("he", "untruncated_normal")
+lecun_uniform_ = _named_initializer("lecun", "uniform")
+lecun_normal_ = _named_initializer("lecun", "normal")
+lecun_untruncated_normal_ = _named_initializer("lecun", "untruncated_normal")
+# Keras's *Normal initializers ARE truncated normals: these names say so explicitly.
+glorot_truncated_normal_ = glorot_normal_
+he_truncated_normal_ = he_normal_
+lecun_truncated_normal_ = lecun_normal_
+
+
+# --------------------------------------------------------------------------- the others
+
+
+def random_normal_(
+    tensor: torch.Tensor,
+    mean: float = 0.0,
+    stddev: float = 0.05,
+    *,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Fill ``tensor`` like ``keras.initializers.RandomNormal``: N(mean, stddev²), untruncated.
+
+    Args:
+        tensor: the tensor to fill in place.
+        mean: the mean (default 0).
+        stddev: the standard deviation, >= 0 (default 0.05, Keras's).
+        generator: the ``torch.Generator`` to draw from.
+
+    Example:
+        >>> emb = torch.empty(1000, 64)
+        >>> parity.random_normal_(emb, stddev=0.02)
+    """
+    _check_tensor(tensor)
+    return _fill_(tensor, _normal_target(mean, stddev), generator)
+
+
+def random_uniform_(
+    tensor: torch.Tensor,
+    minval: float = -0.05,
+    maxval: float = 0.05,
+    *,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Fill ``tensor`` like ``keras.initializers.RandomUniform``: U[minval, maxval).
+
+    Args:
+        tensor: the tensor to fill in place.
+        minval, maxval: the bounds, ``minval <= maxval`` (default ±0.05, Keras's).
+        generator: the ``torch.Generator`` to draw from.
+
+    Example:
+        >>> emb = torch.nn.Embedding(1000, 64)
+        >>> parity.random_uniform_(emb.weight)      # Keras Embedding's default
+    """
+    _check_tensor(tensor)
+    return _fill_(tensor, _uniform_target(minval, maxval), generator)
+
+
+def truncated_normal_(
+    tensor: torch.Tensor,
+    mean: float = 0.0,
+    stddev: float = 0.05,
+    *,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Fill ``tensor`` like ``keras.initializers.TruncatedNormal``: N(mean, stddev²) truncated
+    to (mean - 2·stddev, mean + 2·stddev).
+
+    Bounds are *relative* to stddev (unlike ``torch.nn.init.trunc_normal_``'s absolute ``a, b``)
+    and stddev is the stddev *before* truncation, with no 0.8796 correction, as in Keras.
+
+    Args:
+        tensor: the tensor to fill in place.
+        mean: the mean (default 0).
+        stddev: the pre-truncation standard deviation, > 0 (default 0.05, Keras's).
+        generator: the ``torch.Generator`` to draw from.
+
+    Example:
+        >>> w = torch.empty(768, 768)
+        >>> parity.truncated_normal_(w, stddev=0.02)   # values in (-0.04, 0.04)
+    """
+    _check_tensor(tensor)
+    return _fill_(tensor, _truncated_target(mean, stddev), generator)
+
+
+def orthogonal_(
+    tensor: torch.Tensor,
+    gain: float = 1.0,
+    *,
+    layout: Layout = "torch",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Fill ``tensor`` like ``keras.initializers.Orthogonal``: a Haar-random (semi-)orthogonal
+    matrix times ``gain``.
+
+    The weight is read as a matrix: ``(shape[0], prod(shape[1:]))`` in torch layout (one row per
+    output unit), ``(prod(shape[:-1]), shape[-1])`` in Keras layout; the matrix has orthonormal
+    columns when it has at least as many rows as columns and orthonormal rows otherwise.  A torch
+    weight is the transpose of its Keras kernel, and the transpose of a Haar matrix is Haar, so
+    both layouts give Keras's distribution.
+
+    Args:
+        tensor: the tensor to fill in place, rank >= 2.
+        gain: multiplicative factor (default 1).
+        layout: ``"torch"`` (default) or ``"keras"``.
+        generator: the ``torch.Generator`` to draw from.
+
+    Example:
+        >>> lstm = torch.nn.LSTM(32, 64)
+        >>> parity.orthogonal_(lstm.weight_hh_l0)       # (4*64, 64)
+    """
+    _check_tensor(tensor)
+    return _fill_(tensor, _orthogonal_target(tensor.shape, gain, layout), generator)
+
+
+def identity_(tensor: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+    """Fill a 2-D ``tensor`` like ``keras.initializers.Identity``: ``gain * eye(rows, cols)``.
+
+    Args:
+        tensor: a 2-D tensor to fill in place.
+        gain: the diagonal value (default 1).
+
+    Example:
+        >>> w = torch.empty(4, 6)
+        >>> parity.identity_(w, gain=0.5)
+    """
+    _check_tensor(tensor)
+    return _fill_(tensor, _identity_target(tensor.shape, gain), None)
+
+
+def constant_(tensor: torch.Tensor, value: float = 0.0) -> torch.Tensor:
+    """Fill ``tensor`` with ``value``, like ``keras.initializers.Constant``.
+
+    Args:
+        tensor: the tensor to fill in place.
+        value: a finite number (default 0).
+
+    Example:
+        >>> b = torch.empty(64)
+        >>> parity.constant_(b, 0.1)
+    """
+    _check_tensor(tensor)
+    return _fill_(tensor, Constant(_finite("value", value)), None)
+
+
+def zeros_(tensor: torch.Tensor) -> torch.Tensor:
+    """Fill ``tensor`` with zeros, like ``keras.initializers.Zeros``.
+
+    Example:
+        >>> b = torch.empty(64)
+        >>> parity.zeros_(b)
+    """
+    return constant_(tensor, 0.0)
+
+
+def ones_(tensor: torch.Tensor) -> torch.Tensor:
+    """Fill ``tensor`` with ones, like ``keras.initializers.Ones``.
+
+    Example:
+        >>> gamma = torch.empty(64)
+        >>> parity.ones_(gamma)
+    """
+    return constant_(tensor, 1.0)
+
+
+# --------------------------------------------------------------------------- get()
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """How one Keras initializer maps: its function, target, and accepted config keys."""
+
+    function: Callable[..., torch.Tensor]
+    target: Callable[..., Distribution]
+    params: tuple[str, ...]
+    uses_layout: bool
+    random: bool = True
+
+
+def _named_entry(family: str, form: str) -> _Entry:
+    scale, mode = FAMILIES[family]
+    return _Entry(
+        function=globals()[f"{family}_{form}_"],
+        target=lambda shape, layout: variance_scaling_target(
+            shape, scale, mode, FORMS[form], layout=layout
+        ),
+        params=(),
+        uses_layout=True,
+    )
+
+
+_ENTRIES: dict[str, _Entry] = {
+    f"{family}_{form}": _named_entry(family, form)
+    for family in FAMILIES
+    for form in ("uniform", "normal")
+}
+_ENTRIES |= {
+    "variance_scaling": _Entry(
+        variance_scaling_,
+        lambda shape, layout, **kw: variance_scaling_target(shape, layout=layout, **kw),
+        ("scale", "mode", "distribution"),
+        True,
+    ),
+    "random_normal": _Entry(
+        random_normal_, lambda shape, layout, **kw: _normal_target(**kw), ("mean", "stddev"), False
+    ),
+    "random_uniform": _Entry(
+        random_uniform_,
+        lambda shape, layout, **kw: _uniform_target(**kw),
+        ("minval", "maxval"),
+        False,
+    ),
+    "truncated_normal": _Entry(
+        truncated_normal_,
+        lambda shape, layout, **kw: _truncated_target(**kw),
+        ("mean", "stddev"),
+        False,
+    ),
+    "orthogonal": _Entry(
+        orthogonal_, lambda shape, layout, gain: _orthogonal_target(shape, gain, layout),
+        ("gain",), True,
+    ),  # fmt: skip
+    "identity": _Entry(
+        identity_, lambda shape, layout, gain: _identity_target(shape, gain), ("gain",), False,
+        random=False,
+    ),
+    "constant": _Entry(
+        constant_, lambda shape, layout, value: Constant(_finite("value", value)), ("value",),
+        False, random=False,
+    ),
+    "zeros": _Entry(zeros_, lambda shape, layout: Constant(0.0), (), False, random=False),
+    "ones": _Entry(ones_, lambda shape, layout: Constant(1.0), (), False, random=False),
+}
+# Keras's defaults for the parameters a string identifier leaves out.
+_DEFAULTS: dict[str, dict[str, Any]] = {
+    "variance_scaling": {"scale": 1.0, "mode": "fan_in", "distribution": "truncated_normal"},
+    "random_normal": {"mean": 0.0, "stddev": 0.05},
+    "random_uniform": {"minval": -0.05, "maxval": 0.05},
+    "truncated_normal": {"mean": 0.0, "stddev": 0.05},
+    "orthogonal": {"gain": 1.0},
+    "identity": {"gain": 1.0},
+    "constant": {"value": 0.0},
+}
+# Keras's extra string identifiers and class-name aliases.
+_ALIASES = {
+    "normal": "random_normal",
+    "uniform": "random_uniform",
+    "zero": "zeros",
+    "one": "ones",
+    "orthogonal_initializer": "orthogonal",
+    "identity_initializer": "identity",
+}
+KERAS_IDENTIFIERS: tuple[str, ...] = tuple(sorted([*_ENTRIES, *_ALIASES]))
+# Config keys Keras serializes that do not change the distribution.
+_IGNORED_CONFIG_KEYS = {"seed", "dtype", "name"}
+
+
+def _canonical(name: str) -> str:
+    key = name if name.islower() else _snake(name)
+    key = _ALIASES.get(key, key)
+    if key not in _ENTRIES:
+        raise ValueError(
+            f"unknown initializer {name!r}; valid identifiers: {', '.join(KERAS_IDENTIFIERS)} "
+            "(or their Keras class names, e.g. 'GlorotUniform')"
+        )
+    return key
+
+
+@dataclass(frozen=True)
+class Initializer:
+    """A resolved Keras initializer: call it on a tensor, or ask for its target distribution.
+
+    Made by :func:`get`; ``Initializer("he_normal")(w)`` is ``he_normal_(w)``.
+    """
+
+    name: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+    layout: Layout = "torch"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", _canonical(self.name))
+        check_layout(self.layout)
+        entry = _ENTRIES[self.name]
+        unknown = set(self.config) - set(entry.params)
+        if unknown:
+            raise ValueError(
+                f"{self.name} does not take {', '.join(sorted(unknown))}; "
+                f"valid parameters: {', '.join(entry.params) or 'none'}"
+            )
+        config = {**_DEFAULTS.get(self.name, {}), **self.config}
+        object.__setattr__(self, "config", config)
+        self.target((1, 1))  # validate the parameters now, not at the first call
+
+    def target(self, shape: Sequence[int]) -> Distribution:
+        """The distribution this initializer gives a weight of ``shape``."""
+        return _ENTRIES[self.name].target(tuple(shape), self.layout, **self.config)
+
+    def __call__(
+        self, tensor: torch.Tensor, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        entry = _ENTRIES[self.name]
+        kwargs: dict[str, Any] = dict(self.config)
+        if entry.uses_layout:
+            kwargs["layout"] = self.layout
+        if entry.random:
+            kwargs["generator"] = generator
+        else:
+            _check_generator(generator)
+        return entry.function(tensor, **kwargs)
+
+
+def _from_config(identifier: Mapping[str, Any], layout: Layout) -> Initializer:
+    if "class_name" not in identifier:
+        raise ValueError(
+            "an initializer config dict needs a 'class_name' key, as in "
+            "keras.initializers.serialize(...); got keys: " + ", ".join(map(str, identifier))
+        )
+    config = dict(identifier.get("config") or {})
+    if config.get("seed") is not None:
+        warnings.warn(
+            f"{identifier['class_name']} config has seed={config['seed']}: the values drawn "
+            "follow the same distribution but are not Keras's values for that seed",
+            stacklevel=3,
+        )
+    axes = {key: config.pop(key) for key in ("input_axes", "output_axes") if key in config}
+    if any(value is not None for value in axes.values()):
+        raise ValueError(
+            "VarianceScaling with input_axes/output_axes is not supported by get(); "
+            "call variance_scaling_(..., fan_in=..., fan_out=...) with the fans those axes give"
+        )
+    for key in _IGNORED_CONFIG_KEYS:
+        config.pop(key, None)
+    return Initializer(str(identifier["class_name"]), config, layout)
+
+
+def get(identifier: Any, *, layout: Layout = "torch") -> InitFn:
+    """Resolve a Keras initializer identifier to an in-place init function.
+
+    Accepts Keras string identifiers (``"he_normal"``, ``"glorot_uniform"``, ``"zeros"``,
+    ``"uniform"``, ...), Keras class names (``"HeNormal"``), Keras 3 and tf-keras config dicts
+    (``{"class_name": "VarianceScaling", "config": {...}}`` as ``keras.initializers.serialize``
+    writes them) and callables (returned unchanged).  The result is called as
+    ``fn(tensor, *, generator=None)`` and returns the tensor.
+
+    Args:
+        identifier: a string, a config dict or a callable.
+        layout: how the resolved initializer reads fans from a tensor's shape.
+
+    Example:
+        >>> init = parity.get({"class_name": "HeNormal", "config": {"seed": None}})
+        >>> init(torch.empty(64, 3, 3, 3))
+    """
+    check_layout(layout)
+    if isinstance(identifier, Initializer):
+        return identifier
+    if isinstance(identifier, str):
+        return Initializer(identifier, {}, layout)
+    if isinstance(identifier, Mapping):
+        return _from_config(identifier, layout)
+    if callable(identifier):
+        return identifier
+    raise TypeError(
+        "an initializer identifier must be a string, a Keras config dict or a callable, "
+        f"got {type(identifier).__name__}"
+    )
+
+
+def describe(identifier: Any, shape: Sequence[int], *, layout: Layout = "torch") -> Distribution:
+    """The exact distribution a Keras identifier gives a weight of ``shape``.
+
+    Example:
+        >>> parity.describe("he_normal", (64, 3, 3, 3))
+        TruncatedNormal(mean=0.0, std=0.3080...)
+    """
+    init = get(identifier, layout=layout)
+    if not isinstance(init, Initializer):
+        raise TypeError("describe() needs a Keras identifier or config, not a callable")
+    return init.target(shape)

@@ -1,0 +1,224 @@
+"""Samplers: the exact distributions the initializers draw from, filled in place.
+
+Each distribution is a small frozen dataclass that knows its moments and support and fills a
+tensor with ``fill_(tensor, generator)``.  Initializers (``parity.initializers``) only decide
+*which* distribution a weight gets; this module decides *how* it is drawn.
+
+The truncated normal is drawn by inverting the normal CDF over the truncation interval
+(``sqrt(2) * erfinv(U(erf(-sqrt(2)), erf(sqrt(2))))``): one uniform per value, entirely in place,
+no rejection rounds and no full-size temporaries.  float16 and bfloat16 are drawn in float32,
+a bounded chunk at a time, and rounded to nearest (TensorFlow's route for those dtypes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+# Std of a unit normal truncated to (-2, 2): Keras divides by it so the truncated draw has the
+# variance the untruncated one would have.
+TRUNCATED_NORMAL_STD = 0.87962566103423978
+TRUNCATION = 2.0  # in units of the pre-truncation stddev, as TensorFlow and Keras truncate
+_ERF_BOUND = math.erf(TRUNCATION / math.sqrt(2.0))
+
+_WIDE_DTYPES = (torch.float32, torch.float64)
+# Reduced-precision values are computed in float32 chunks of at most this share of the tensor
+# (and at least _MIN_CHUNK values), keeping the extra memory well under 10% of the tensor.
+_CHUNK_DIVISOR = 32
+_MIN_CHUNK = 1 << 20
+
+
+def chunks(tensor: torch.Tensor, max_numel: int) -> Iterator[torch.Tensor]:
+    """Views that cover ``tensor`` exactly once, each of at most ``max_numel`` values
+    (or one row of the last dimension), whatever the tensor's strides."""
+    if tensor.numel() <= max_numel:
+        yield tensor
+    elif tensor.is_contiguous():
+        flat = tensor.view(-1)
+        for start in range(0, flat.numel(), max_numel):
+            yield flat[start : start + max_numel]
+    elif tensor.dim() == 1:
+        for start in range(0, tensor.numel(), max_numel):
+            yield tensor[start : start + max_numel]
+    else:
+        rows = max(1, max_numel // tensor[0].numel())
+        for start in range(0, tensor.shape[0], rows):
+            yield from chunks(tensor[start : start + rows], max_numel)
+
+
+def _wide_chunks(tensor: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Pairs (destination view, float32/64 buffer to compute it in)."""
+    if tensor.dtype in _WIDE_DTYPES:
+        yield tensor, tensor
+        return
+    size = max(_MIN_CHUNK, tensor.numel() // _CHUNK_DIVISOR)
+    for view in chunks(tensor, size):
+        yield view, torch.empty(view.shape, dtype=torch.float32, device=view.device)
+
+
+def _inward(value: float, direction: float, dtype: torch.dtype) -> float:
+    """The representable ``dtype`` value next to ``value`` (rounded to ``dtype``) towards
+    ``direction``: the largest value strictly inside an open bound."""
+    bound = torch.tensor(value, dtype=dtype)
+    return torch.nextafter(bound, torch.tensor(direction, dtype=dtype)).item()
+
+
+@dataclass(frozen=True)
+class Uniform:
+    """U[low, high)."""
+
+    low: float
+    high: float
+
+    @property
+    def mean(self) -> float:
+        return (self.low + self.high) / 2
+
+    @property
+    def variance(self) -> float:
+        return (self.high - self.low) ** 2 / 12
+
+    @property
+    def support(self) -> tuple[float, float]:
+        return self.low, self.high
+
+    def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        return tensor.uniform_(self.low, self.high, generator=generator)
+
+
+@dataclass(frozen=True)
+class Normal:
+    """N(mean, std²), untruncated."""
+
+    mean: float
+    std: float
+
+    @property
+    def variance(self) -> float:
+        return self.std**2
+
+    @property
+    def support(self) -> tuple[float, float]:
+        return -math.inf, math.inf
+
+    def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        return tensor.normal_(self.mean, self.std, generator=generator)
+
+
+@dataclass(frozen=True)
+class TruncatedNormal:
+    """N(mean, std²) conditioned on the open interval (mean - 2·std, mean + 2·std).
+
+    ``std`` is the stddev *before* truncation (TensorFlow's and Keras's convention); the
+    drawn values have stddev ``std * TRUNCATED_NORMAL_STD``.  For float32 and float64 no value
+    ever lies on or outside the bounds; float16/bfloat16 values are the float32 draw rounded to
+    nearest, as TensorFlow's are, so they may equal the rounded bound.
+    """
+
+    mean: float
+    std: float
+
+    @property
+    def variance(self) -> float:
+        return (self.std * TRUNCATED_NORMAL_STD) ** 2
+
+    @property
+    def support(self) -> tuple[float, float]:
+        return self.mean - TRUNCATION * self.std, self.mean + TRUNCATION * self.std
+
+    def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        for view, buffer in _wide_chunks(tensor):
+            self._fill_wide_(buffer, generator)
+            if buffer is not view:
+                view.copy_(buffer)
+        return tensor
+
+    def _fill_wide_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> None:
+        low, high = self.support
+        tensor.uniform_(-_ERF_BOUND, _ERF_BOUND, generator=generator)
+        tensor.erfinv_().mul_(math.sqrt(2.0) * self.std)
+        if self.mean != 0.0:
+            tensor.add_(self.mean)
+        # Rounding can land a value exactly on a bound; the support is open, so step inside.
+        tensor.clamp_(_inward(low, math.inf, tensor.dtype), _inward(high, -math.inf, tensor.dtype))
+
+
+@dataclass(frozen=True)
+class Orthogonal:
+    """A Haar-random (semi-)orthogonal ``rows × cols`` matrix times ``gain``, reshaped to the
+    weight: orthonormal columns when ``rows >= cols``, orthonormal rows otherwise.
+
+    Drawn as Keras draws it: a standard normal ``(max, min)`` matrix, reduced QR, each column
+    of Q multiplied by the sign of R's diagonal, transposed when ``rows < cols``.
+    """
+
+    rows: int
+    cols: int
+    gain: float
+
+    @property
+    def mean(self) -> float:
+        return 0.0
+
+    @property
+    def variance(self) -> float:
+        return self.gain**2 / max(self.rows, self.cols)
+
+    @property
+    def support(self) -> tuple[float, float]:
+        return -abs(self.gain), abs(self.gain)
+
+    def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        compute_dtype = torch.float64 if tensor.dtype == torch.float64 else torch.float32
+        tall = (max(self.rows, self.cols), min(self.rows, self.cols))
+        gaussian = torch.empty(tall, dtype=compute_dtype, device=tensor.device)
+        gaussian.normal_(generator=generator)
+        q, r = torch.linalg.qr(gaussian)
+        # sign(0) would zero a column; R's diagonal is almost surely nonzero, so pick +1 there.
+        signs = torch.where(r.diagonal() < 0, -1.0, 1.0).to(compute_dtype)
+        q.mul_(signs)
+        if self.rows < self.cols:
+            q = q.T
+        if self.gain != 1.0:
+            q.mul_(self.gain)
+        return tensor.copy_(q.reshape(tensor.shape))
+
+
+@dataclass(frozen=True)
+class Constant:
+    """Every value equal to ``value``."""
+
+    value: float
+
+    @property
+    def mean(self) -> float:
+        return self.value
+
+    @property
+    def variance(self) -> float:
+        return 0.0
+
+    @property
+    def support(self) -> tuple[float, float]:
+        return self.value, self.value
+
+    def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        return tensor.fill_(self.value)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """``gain`` on the main diagonal of a 2-D weight, zeros elsewhere."""
+
+    gain: float
+
+    def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        tensor.zero_()
+        tensor.diagonal().fill_(self.gain)
+        return tensor
+
+
+Distribution = Uniform | Normal | TruncatedNormal | Orthogonal | Constant | Identity
