@@ -67,7 +67,7 @@ def keras_shape(torch_shape: Sequence[int]) -> tuple[int, ...]:
         >>> keras_shape((64, 3, 5, 5))
         (5, 5, 3, 64)
     """
-    shape = tuple(int(d) for d in shape)
+    shape = tuple(int(d) for d in torch_shape)
     if len(shape) < 2:
         return shape
     return (*shape[2:], shape[1], shape[0])
