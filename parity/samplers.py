@@ -7,13 +7,13 @@ tensor with ``fill_(tensor, generator)``.  Initializers (``parity.initializers``
 The truncated normal is drawn by inverting the normal CDF over the truncation interval
 (``sqrt(2) * erfinv(U(erf(-sqrt(2)), erf(sqrt(2))))``): one uniform per value, entirely in place,
 no rejection rounds and no full-size temporaries.  float16 and bfloat16 are drawn in float32,
-a bounded chunk at a time, and rounded to nearest (TensorFlow's route for those dtypes).
+a bounded chunk at a time, and rounded to nearest: the exact distribution, rounded.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -49,14 +49,19 @@ def chunks(tensor: torch.Tensor, max_numel: int) -> Iterator[torch.Tensor]:
             yield from chunks(tensor[start : start + rows], max_numel)
 
 
-def _wide_chunks(tensor: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Pairs (destination view, float32/64 buffer to compute it in)."""
+def _fill_rounded_(tensor: torch.Tensor, draw_: Callable[[torch.Tensor], object]) -> torch.Tensor:
+    """Run an in-place float32/float64 draw on ``tensor``.  float16 and bfloat16 are drawn in
+    float32 chunks and rounded to nearest: torch's own reduced-precision ``uniform_`` rounds
+    down (its bfloat16 mean is biased by about half a unit in the last place)."""
     if tensor.dtype in _WIDE_DTYPES:
-        yield tensor, tensor
-        return
+        draw_(tensor)
+        return tensor
     size = max(_MIN_CHUNK, tensor.numel() // _CHUNK_DIVISOR)
     for view in chunks(tensor, size):
-        yield view, torch.empty(view.shape, dtype=torch.float32, device=view.device)
+        buffer = torch.empty(view.shape, dtype=torch.float32, device=view.device)
+        draw_(buffer)
+        view.copy_(buffer)
+    return tensor
 
 
 def _inward(value: float, direction: float, dtype: torch.dtype) -> float:
@@ -86,7 +91,9 @@ class Uniform:
         return self.low, self.high
 
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        return tensor.uniform_(self.low, self.high, generator=generator)
+        return _fill_rounded_(
+            tensor, lambda t: t.uniform_(self.low, self.high, generator=generator)
+        )
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,7 @@ class Normal:
         return -math.inf, math.inf
 
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        return tensor.normal_(self.mean, self.std, generator=generator)
+        return _fill_rounded_(tensor, lambda t: t.normal_(self.mean, self.std, generator=generator))
 
 
 @dataclass(frozen=True)
@@ -130,11 +137,7 @@ class TruncatedNormal:
         return self.mean - TRUNCATION * self.std, self.mean + TRUNCATION * self.std
 
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        for view, buffer in _wide_chunks(tensor):
-            self._fill_wide_(buffer, generator)
-            if buffer is not view:
-                view.copy_(buffer)
-        return tensor
+        return _fill_rounded_(tensor, lambda t: self._fill_wide_(t, generator))
 
     def _fill_wide_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> None:
         low, high = self.support

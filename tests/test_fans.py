@@ -1,0 +1,79 @@
+"""Fans for torch-layout weights of real layers, and Keras's rule on their Keras-layout twins."""
+
+import pytest
+import torch
+
+from parity import compute_fans, keras_shape
+
+# (layer, torch weight shape, fan_in, fan_out) — fans as Keras computes them for that layer.
+LAYERS = [
+    ("Linear(128, 256)", (256, 128), 128, 256),
+    ("Linear(1, 1)", (1, 1), 1, 1),
+    ("Conv1d(16, 32, 5)", (32, 16, 5), 80, 160),
+    ("Conv2d(3, 64, 3)", (64, 3, 3, 3), 27, 576),
+    ("Conv3d(4, 8, (2, 3, 5))", (8, 4, 2, 3, 5), 120, 240),
+    ("Conv2d(32, 64, 3, groups=4)", (64, 8, 3, 3), 72, 576),
+    ("ConvTranspose2d(16, 8, 4)", (16, 8, 4, 4), 128, 256),
+    ("ConvTranspose1d(6, 10, 3)", (6, 10, 3), 30, 18),
+    ("bias (7,)", (7,), 7, 7),
+    ("scalar ()", (), 1, 1),
+]
+IDS = [layer for layer, *_ in LAYERS]
+
+
+def layer_modules() -> dict[str, torch.nn.Module]:
+    return {
+        "Linear(128, 256)": torch.nn.Linear(128, 256),
+        "Conv1d(16, 32, 5)": torch.nn.Conv1d(16, 32, 5),
+        "Conv2d(3, 64, 3)": torch.nn.Conv2d(3, 64, 3),
+        "Conv3d(4, 8, (2, 3, 5))": torch.nn.Conv3d(4, 8, (2, 3, 5)),
+        "Conv2d(32, 64, 3, groups=4)": torch.nn.Conv2d(32, 64, 3, groups=4),
+        "ConvTranspose2d(16, 8, 4)": torch.nn.ConvTranspose2d(16, 8, 4),
+        "ConvTranspose1d(6, 10, 3)": torch.nn.ConvTranspose1d(6, 10, 3),
+    }
+
+
+@pytest.mark.parametrize(("layer", "shape", "fan_in", "fan_out"), LAYERS, ids=IDS)
+def test_torch_layout(layer, shape, fan_in, fan_out):
+    assert compute_fans(shape) == (fan_in, fan_out)
+    assert compute_fans(torch.Size(shape), layout="torch") == (fan_in, fan_out)
+
+
+@pytest.mark.parametrize(("layer", "shape", "fan_in", "fan_out"), LAYERS, ids=IDS)
+def test_keras_layout_of_the_same_layer(layer, shape, fan_in, fan_out):
+    assert compute_fans(keras_shape(shape), layout="keras") == (fan_in, fan_out)
+
+
+def test_table_shapes_are_the_real_modules_shapes():
+    for name, module in layer_modules().items():
+        shape = dict((layer, s) for layer, s, *_ in LAYERS)[name]
+        assert tuple(module.weight.shape) == shape, name
+
+
+def test_torch_rule_agrees_for_rank_two_and_up():
+    # torch.nn.init's own fan rule is the torch-layout rule for rank >= 2.
+    fans = torch.nn.init._calculate_fan_in_and_fan_out
+    for _, shape, *_ in LAYERS:
+        if len(shape) >= 2:
+            assert compute_fans(shape) == fans(torch.empty(shape))
+
+
+def test_keras_shape_mapping():
+    assert keras_shape((256, 128)) == (128, 256)
+    assert keras_shape((64, 3, 5, 7)) == (5, 7, 3, 64)
+    assert keras_shape((7,)) == (7,)
+    assert keras_shape(()) == ()
+
+
+def test_unknown_layout():
+    with pytest.raises(ValueError, match="valid layouts: torch, keras"):
+        compute_fans((3, 4), layout="jax")
+
+
+@pytest.mark.parametrize(("layer", "shape", "fan_in", "fan_out"), LAYERS, ids=IDS)
+def test_against_keras_compute_fans(layer, shape, fan_in, fan_out):
+    pytest.importorskip("tensorflow")
+    initializers = pytest.importorskip("keras.src.initializers.random_initializers")
+    kshape = keras_shape(shape)
+    assert initializers.compute_fans(kshape) == (fan_in, fan_out)
+    assert compute_fans(kshape, layout="keras") == initializers.compute_fans(kshape)

@@ -1,0 +1,347 @@
+"""torch.nn.init conventions, bounds, dtypes, get(), and bad input."""
+
+import math
+import warnings
+
+import pytest
+import torch
+
+import parity
+
+from conftest import FLOAT_DTYPES
+
+RANDOM = [
+    parity.glorot_uniform_,
+    parity.glorot_normal_,
+    parity.glorot_untruncated_normal_,
+    parity.he_uniform_,
+    parity.he_normal_,
+    parity.he_untruncated_normal_,
+    parity.lecun_uniform_,
+    parity.lecun_normal_,
+    parity.lecun_untruncated_normal_,
+    parity.random_normal_,
+    parity.random_uniform_,
+    parity.truncated_normal_,
+    parity.orthogonal_,
+    parity.variance_scaling_,
+]
+ALL = [*RANDOM, parity.identity_, parity.constant_, parity.zeros_, parity.ones_]
+NAMES = [f.__name__ for f in ALL]
+
+
+def seeded(seed=0, device="cpu"):
+    return torch.Generator(device).manual_seed(seed)
+
+
+@pytest.mark.parametrize("init", ALL, ids=NAMES)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+def test_in_place_returns_tensor_and_keeps_dtype(init, dtype, device):
+    w = torch.full((24, 12), float("nan"), dtype=dtype, device=device)
+    out = init(w)
+    assert out is w
+    assert w.dtype == dtype and w.device.type == device
+    assert torch.isfinite(w).all()
+
+
+@pytest.mark.parametrize("init", RANDOM, ids=[f.__name__ for f in RANDOM])
+def test_generator_reproducible(init, device):
+    a = init(torch.empty(40, 30, device=device), generator=seeded(1, device))
+    b = init(torch.empty(40, 30, device=device), generator=seeded(1, device))
+    c = init(torch.empty(40, 30, device=device), generator=seeded(2, device))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("init", ALL, ids=NAMES)
+def test_parameter_that_requires_grad(init):
+    p = torch.nn.Parameter(torch.full((8, 8), float("nan")))
+    init(p)
+    assert p.requires_grad and p.grad_fn is None and torch.isfinite(p).all()
+
+
+@pytest.mark.parametrize("init", ALL, ids=NAMES)
+def test_meta_and_empty_tensors_are_returned_unchanged(init):
+    meta = torch.empty(4, 4, device="meta")
+    assert init(meta) is meta
+    empty = torch.empty(0, 5)
+    assert init(empty) is empty
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("init", RANDOM, ids=[f.__name__ for f in RANDOM])
+def test_non_contiguous_view_writes_only_the_view(init, dtype):
+    base = torch.zeros(30, 40, dtype=dtype)
+    view = base[:, ::2]  # (30, 20), strides (40, 2)
+    init(view)
+    assert (view != 0).float().mean() > 0.99
+    assert (base[:, 1::2] == 0).all()
+
+
+def test_reduced_precision_large_tensor_is_chunked_correctly():
+    # Bigger than one float32 chunk, and non-contiguous: every value must be written.
+    base = torch.full((600, 5000), float("nan"), dtype=torch.bfloat16)
+    view = base.t()
+    parity.glorot_normal_(view, generator=seeded())
+    assert torch.isfinite(base).all()
+    bound = 2 * math.sqrt(2 / 5600) / 0.87962566103423978
+    assert base.float().abs().max() <= bound * (1 + 2**-8)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_truncated_samples_never_reach_two_sigma(dtype):
+    w = torch.empty(2_000_000, dtype=dtype)
+    parity.truncated_normal_(w, mean=0.25, stddev=0.75, generator=seeded())
+    assert (w > 0.25 - 1.5).all() and (w < 0.25 + 1.5).all()
+    # The draw reaches close to the bounds: it truncates, it does not shrink.
+    assert w.max() > 0.25 + 1.5 * 0.999 and w.min() < 0.25 - 1.5 * 0.999
+
+    w = torch.empty(1000, 500, dtype=dtype)
+    parity.he_normal_(w, generator=seeded())
+    sigma = math.sqrt(2 / 500) / 0.87962566103423978
+    assert (w.abs() < 2 * sigma).all()
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+def test_uniform_within_limit(dtype):
+    w = torch.empty(1000, 300, dtype=dtype)
+    parity.glorot_uniform_(w, generator=seeded())
+    limit = math.sqrt(6 / 1300)
+    assert w.abs().max() <= limit
+    assert w.abs().max() > 0.99 * limit
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("form", ["uniform", "normal", "untruncated_normal"])
+def test_reduced_precision_moments(dtype, form):
+    init = getattr(parity, f"lecun_{form}_")
+    w = init(torch.empty(1000, 1000, dtype=dtype), generator=seeded())
+    x = w.double()
+    # 1e6 values: mean within 5 standard errors, std within 0.5% (over 5 standard errors of
+    # the sample std); rounding to nearest moves neither by more than a fraction of that.
+    # torch's own bfloat16 uniform_ rounds down and fails the mean check (24 standard errors).
+    sigma = math.sqrt(1 / 1000)
+    assert abs(x.mean().item()) < 5 * sigma / math.sqrt(x.numel())
+    assert x.std().item() == pytest.approx(sigma, rel=0.005)
+
+
+def test_layout_changes_fans():
+    shape = (64, 3, 3, 3)  # torch: fan_in = 3 * 3*3; read as Keras: fan_in = 3 * 64*3
+    assert parity.describe("he_uniform", shape).high == pytest.approx(math.sqrt(6 / 27))
+    keras_reading = parity.describe("he_uniform", shape, layout="keras")
+    assert keras_reading.high == pytest.approx(math.sqrt(6 / 576))
+    w = torch.empty(10, 40)
+    parity.he_uniform_(w, layout="keras")  # Keras (in=10, out=40): limit sqrt(6/10)
+    assert w.abs().max() > math.sqrt(6 / 40)
+
+
+def test_explicit_fans_override_the_shape():
+    target = parity.describe("glorot_uniform", (8, 8))
+    w = parity.variance_scaling_(
+        torch.empty(8, 8), 1.0, "fan_avg", "uniform", fan_in=100, fan_out=300
+    )
+    assert w.abs().max() <= math.sqrt(3 / 200) < target.high
+
+
+def test_variance_scaling_targets():
+    d = parity.describe({"class_name": "VarianceScaling", "config": {"scale": 3.0}}, (5, 20))
+    assert d.std == pytest.approx(math.sqrt(3 / 20) / 0.87962566103423978)
+    d = parity.describe(
+        {"class_name": "VarianceScaling", "config": {"mode": "fan_out", "distribution": "normal"}},
+        (5, 20),
+    )
+    assert type(d).__name__ == "TruncatedNormal"  # Keras: "normal" means truncated
+    assert d.std == pytest.approx(math.sqrt(1 / 5) / 0.87962566103423978)
+    d = parity.describe("lecun_normal", (1, 0))  # fan 0 -> max(1, fan)
+    assert d.std == pytest.approx(1 / 0.87962566103423978)
+
+
+def test_aliases_are_the_truncated_normals():
+    assert parity.he_truncated_normal_ is parity.he_normal_
+    assert parity.glorot_truncated_normal_ is parity.glorot_normal_
+    assert parity.lecun_truncated_normal_ is parity.lecun_normal_
+
+
+def test_identity_and_constants():
+    w = parity.identity_(torch.empty(3, 5), gain=2.0)
+    assert torch.equal(w, 2.0 * torch.eye(3, 5))
+    assert (parity.constant_(torch.empty(4), 0.5) == 0.5).all()
+    assert (parity.ones_(torch.empty(4)) == 1).all()
+    assert (parity.zeros_(torch.full((4,), 3.0)) == 0).all()
+
+
+@pytest.mark.parametrize("shape", [(50, 20), (20, 50), (16, 4, 3, 3), (8, 40, 2)])
+@pytest.mark.parametrize("layout", ["torch", "keras"])
+def test_orthogonal_is_orthogonal(shape, layout):
+    w = parity.orthogonal_(torch.empty(shape, dtype=torch.float64), gain=1.5, layout=layout)
+    m = w.reshape(shape[0], -1) if layout == "torch" else w.reshape(-1, shape[-1])
+    small = min(m.shape)
+    gram = m.T @ m if m.shape[0] >= m.shape[1] else m @ m.T
+    torch.testing.assert_close(gram, 2.25 * torch.eye(small, dtype=torch.float64))
+
+
+# --------------------------------------------------------------------------- get()
+
+
+@pytest.mark.parametrize(
+    ("identifier", "kind", "param"),
+    [
+        ("he_normal", "TruncatedNormal", ("std", math.sqrt(2 / 30) / 0.87962566103423978)),
+        ("HeNormal", "TruncatedNormal", ("std", math.sqrt(2 / 30) / 0.87962566103423978)),
+        ("glorot_uniform", "Uniform", ("high", math.sqrt(6 / 50))),
+        ("lecun_uniform", "Uniform", ("high", math.sqrt(3 / 30))),
+        ("normal", "Normal", ("std", 0.05)),
+        ("uniform", "Uniform", ("high", 0.05)),
+        ("random_normal", "Normal", ("std", 0.05)),
+        ("truncated_normal", "TruncatedNormal", ("std", 0.05)),
+        ("TruncatedNormal", "TruncatedNormal", ("std", 0.05)),
+        ("zero", "Constant", ("value", 0.0)),
+        ("one", "Constant", ("value", 1.0)),
+        ("ones", "Constant", ("value", 1.0)),
+        ("constant", "Constant", ("value", 0.0)),
+        ("orthogonal", "Orthogonal", ("gain", 1.0)),
+        ("OrthogonalInitializer", "Orthogonal", ("gain", 1.0)),
+        ("identity", "Identity", ("gain", 1.0)),
+        ("variance_scaling", "TruncatedNormal", ("std", math.sqrt(1 / 30) / 0.87962566103423978)),
+    ],
+)
+def test_get_strings(identifier, kind, param):
+    init = parity.get(identifier)
+    target = parity.describe(identifier, (20, 30))
+    assert type(target).__name__ == kind
+    assert getattr(target, param[0]) == pytest.approx(param[1])
+    w = init(torch.empty(20, 30), generator=seeded())
+    assert w.shape == (20, 30)
+
+
+def test_get_config_dicts_keras3_and_tf_keras():
+    keras3 = {
+        "module": "keras.initializers",
+        "class_name": "VarianceScaling",
+        "config": {"scale": 2.0, "mode": "fan_out", "distribution": "uniform", "seed": None},
+        "registered_name": None,
+    }
+    tf_keras = {"class_name": "RandomNormal", "config": {"mean": 1.0, "stddev": 2.0, "seed": None}}
+    assert parity.describe(keras3, (10, 4)).high == pytest.approx(math.sqrt(6 / 10))
+    assert parity.describe(tf_keras, (3,)) == parity.describe("normal", (3,)).__class__(1.0, 2.0)
+
+
+def test_get_returns_callables_unchanged():
+    fn = torch.nn.init.zeros_
+    assert parity.get(fn) is fn
+    init = parity.get("he_normal")
+    assert parity.get(init) is init
+
+
+def test_get_seeded_config_warns():
+    with pytest.warns(UserWarning, match="not Keras's values for that seed"):
+        parity.get({"class_name": "HeNormal", "config": {"seed": 42}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        parity.get({"class_name": "HeNormal", "config": {"seed": None}})
+
+
+def test_get_against_keras_serialize():
+    pytest.importorskip("tensorflow")
+    keras = pytest.importorskip("keras")
+    names = ["glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal",
+             "lecun_uniform", "random_normal", "random_uniform", "truncated_normal", "orthogonal",
+             "identity", "zeros", "ones", "variance_scaling"]  # fmt: skip
+    for name in names:
+        config = keras.initializers.serialize(keras.initializers.get(name))
+        resolved = parity.get(config)
+        assert resolved.name == parity.get(name).name, name
+        assert resolved.config == parity.get(name).config, name
+    # keras.initializers.get("constant") itself raises in Keras 3.15 (from_config needs "value").
+    constant = parity.get(keras.initializers.serialize(keras.initializers.Constant(0.5)))
+    assert constant.config == {"value": 0.5}
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int64, torch.bool, torch.complex64], ids=str)
+@pytest.mark.parametrize("init", ALL, ids=NAMES)
+def test_non_float_dtypes_raise_type_error(init, dtype):
+    w = torch.ones(4, 4, dtype=dtype)
+    with pytest.raises(TypeError, match=rf"{dtype}.*float16, bfloat16, float32 and float64"):
+        init(w)
+    assert (w == 1).all()
+
+
+def test_not_a_tensor():
+    with pytest.raises(TypeError, match=r"expected a torch\.Tensor"):
+        parity.he_normal_([[1.0, 2.0]])
+
+
+def test_bad_generator_leaves_tensor_untouched():
+    w = torch.ones(4, 4)
+    with pytest.raises(TypeError, match=r"generator must be a torch\.Generator"):
+        parity.he_normal_(w, generator=42)
+    assert (w == 1).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"mode": "fan_sum"}, ValueError, "fan_in, fan_out, fan_avg"),
+        ({"distribution": "gaussian"}, ValueError, "truncated_normal, untruncated_normal, uniform"),
+        ({"scale": 0.0}, ValueError, "scale must be > 0"),
+        ({"scale": -1.0}, ValueError, "scale must be > 0"),
+        ({"scale": float("inf")}, ValueError, "scale must be finite"),
+        ({"scale": float("nan")}, ValueError, "scale must be finite"),
+        ({"scale": "2"}, TypeError, "scale must be a real number"),
+        ({"layout": "jax"}, ValueError, "valid layouts"),
+        ({"fan_in": -3}, ValueError, "fan_in must be a non-negative int"),
+    ],
+)
+def test_variance_scaling_bad_arguments(kwargs, error, match):
+    w = torch.ones(4, 4)
+    with pytest.raises(error, match=match):
+        parity.variance_scaling_(w, **kwargs)
+    assert (w == 1).all()
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda w: parity.orthogonal_(w[0]), "rank >= 2"),
+        (lambda w: parity.identity_(w[0]), "2-D"),
+        (lambda w: parity.identity_(w.reshape(2, 2, 4)), "2-D"),
+        (lambda w: parity.truncated_normal_(w, stddev=0.0), "stddev must be > 0"),
+        (lambda w: parity.random_normal_(w, stddev=-1.0), "stddev must be >= 0"),
+        (lambda w: parity.random_uniform_(w, 1.0, -1.0), "minval must be <= maxval"),
+        (lambda w: parity.constant_(w, float("nan")), "value must be finite"),
+        (lambda w: parity.orthogonal_(w, gain=float("inf")), "gain must be finite"),
+    ],
+)
+def test_bad_arguments_leave_tensor_untouched(call, match):
+    w = torch.ones(4, 4)
+    with pytest.raises(ValueError, match=match):
+        call(w)
+    assert (w == 1).all()
+
+
+def test_generator_on_wrong_device_leaves_tensor_untouched():
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    w = torch.ones(64, 64, device="cuda")
+    with pytest.raises(RuntimeError):
+        parity.he_normal_(w, generator=torch.Generator())
+    assert (w == 1).all()
+
+
+@pytest.mark.parametrize(
+    ("identifier", "error", "match"),
+    [
+        ("he_gaussian", ValueError, "valid identifiers: .*glorot_uniform.*he_normal"),
+        ({"config": {}}, ValueError, "needs a 'class_name'"),
+        ({"class_name": "HeNormal", "config": {"scale": 2}}, ValueError, "does not take scale"),
+        ({"class_name": "Nope", "config": {}}, ValueError, "unknown initializer 'Nope'"),
+        ({"class_name": "RandomNormal", "config": {"stddev": -1}}, ValueError, "stddev"),
+        (3.5, TypeError, "string, a Keras config dict or a callable"),
+    ],
+)
+def test_get_bad_identifiers(identifier, error, match):
+    with pytest.raises(error, match=match):
+        parity.get(identifier)

@@ -1,0 +1,260 @@
+"""Candidate ways to draw the truncated normal, timed side by side against ``normal_``.
+
+Every candidate fills a float32/float64 tensor in place with N(mean, std²) conditioned on the
+open interval (mean - 2·std, mean + 2·std), the distribution ``parity.samplers.TruncatedNormal``
+draws.  The script times them in one process, round-robin (each round runs every candidate once,
+the minimum over rounds is kept, so a burst of load on a shared machine hits all of them alike),
+and with ``--check`` verifies each one: no value on or outside the bounds, and a
+Kolmogorov-Smirnov distance to the exact truncated-normal CDF within its 99.9% critical value.
+
+    python tools/sampler_experiments.py                       # 64M float32 values, CPU
+    python tools/sampler_experiments.py --numel 16M --check --rounds 9
+    python tools/sampler_experiments.py --device cuda --numel 256M
+
+Candidates (all exact up to float rounding; the bounds are float bounds one step inside):
+
+* ``inverse_cdf``: the whole tensor, one pass per op: ``uniform_(-erf(√2), erf(√2))``,
+  ``erfinv_``, ``mul_(√2·std)``, (``add_(mean)``), ``clamp_`` one step inside the bounds.
+* ``inverse_cdf/C``: the same four ops on consecutive chunks of ``C`` values, so the passes after
+  ``uniform_`` read a chunk that is still in cache.
+* ``ndtri/C``: ``uniform_(Φ(-2), Φ(2))`` then ``special.ndtri`` in place, chunked.
+* ``rejection/C``: ``normal_(mean, std)`` per chunk; the values on or outside the bounds are
+  replaced by fresh ``normal_`` draws that fall inside, drawn in batches until none is left.
+* ``reject_icdf/C``: ``normal_(mean, std)`` per chunk; the values on or outside the bounds are
+  replaced, in a single round, by the same number of inverse-CDF draws.  Each value is the
+  truncated normal either way (accepted normals are exactly N conditioned on the interval), so
+  the mixture is the truncated normal, and the positions stay independent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Callable
+
+import torch
+
+TRUNCATION = 2.0
+ERF_BOUND = math.erf(TRUNCATION / math.sqrt(2.0))
+PHI_LOW = 0.5 * math.erfc(TRUNCATION / math.sqrt(2.0))  # Φ(-2)
+SQRT2 = math.sqrt(2.0)
+
+Fill = Callable[[torch.Tensor, float, float, "torch.Generator | None"], None]
+
+
+def _bounds(mean: float, std: float, dtype: torch.dtype) -> tuple[float, float]:
+    """The float bounds one representable step inside (mean ± 2·std)."""
+    low = torch.tensor(mean - TRUNCATION * std, dtype=dtype)
+    high = torch.tensor(mean + TRUNCATION * std, dtype=dtype)
+    inf = torch.tensor(math.inf, dtype=dtype)
+    return torch.nextafter(low, inf).item(), torch.nextafter(high, -inf).item()
+
+
+def _flat_chunks(tensor: torch.Tensor, size: int):
+    flat = tensor.view(-1)
+    for start in range(0, flat.numel(), size):
+        yield flat[start : start + size]
+
+
+def _icdf_(t: torch.Tensor, mean: float, std: float, gen, low: float, high: float) -> None:
+    t.uniform_(-ERF_BOUND, ERF_BOUND, generator=gen)
+    t.erfinv_().mul_(SQRT2 * std)
+    if mean != 0.0:
+        t.add_(mean)
+    t.clamp_(low, high)
+
+
+def inverse_cdf(tensor, mean, std, gen) -> None:
+    _icdf_(tensor, mean, std, gen, *_bounds(mean, std, tensor.dtype))
+
+
+def inverse_cdf_chunked(size: int) -> Fill:
+    def fill(tensor, mean, std, gen) -> None:
+        low, high = _bounds(mean, std, tensor.dtype)
+        for chunk in _flat_chunks(tensor, size):
+            _icdf_(chunk, mean, std, gen, low, high)
+
+    return fill
+
+
+def ndtri_chunked(size: int) -> Fill:
+    def fill(tensor, mean, std, gen) -> None:
+        low, high = _bounds(mean, std, tensor.dtype)
+        for chunk in _flat_chunks(tensor, size):
+            chunk.uniform_(PHI_LOW, 1.0 - PHI_LOW, generator=gen)
+            torch.special.ndtri(chunk, out=chunk)
+            chunk.mul_(std)
+            if mean != 0.0:
+                chunk.add_(mean)
+            chunk.clamp_(low, high)
+
+    return fill
+
+
+def _outside(chunk: torch.Tensor, mean: float, low: float, high: float) -> torch.Tensor:
+    """Flat indices of the values on or outside [low, high] (the bounds one step inside)."""
+    if mean == 0.0:
+        bad = chunk.abs() > high
+    else:
+        bad = (chunk < low).logical_or_(chunk > high)
+    return bad.nonzero().squeeze(1)
+
+
+def rejection_chunked(size: int) -> Fill:
+    def fill(tensor, mean, std, gen) -> None:
+        low, high = _bounds(mean, std, tensor.dtype)
+        for chunk in _flat_chunks(tensor, size):
+            chunk.normal_(mean, std, generator=gen)
+            todo = _outside(chunk, mean, low, high)
+            while todo.numel():
+                # Enough draws to cover the rejects with high probability in one batch.
+                spare = torch.empty(
+                    int(todo.numel() * 1.1) + 16, dtype=chunk.dtype, device=chunk.device
+                ).normal_(mean, std, generator=gen)
+                spare = spare[(spare >= low).logical_and_(spare <= high)]
+                take = min(todo.numel(), spare.numel())
+                chunk[todo[:take]] = spare[:take]
+                todo = todo[take:]
+
+    return fill
+
+
+def reject_icdf_chunked(size: int) -> Fill:
+    def fill(tensor, mean, std, gen) -> None:
+        low, high = _bounds(mean, std, tensor.dtype)
+        for chunk in _flat_chunks(tensor, size):
+            chunk.normal_(mean, std, generator=gen)
+            todo = _outside(chunk, mean, low, high)
+            if todo.numel():
+                spare = torch.empty(todo.numel(), dtype=chunk.dtype, device=chunk.device)
+                _icdf_(spare, mean, std, gen, low, high)
+                chunk[todo] = spare
+
+    return fill
+
+
+def candidates(chunk_sizes: list[int]) -> dict[str, Fill]:
+    found: dict[str, Fill] = {"inverse_cdf": inverse_cdf}
+    for size in chunk_sizes:
+        label = _size_label(size)
+        found[f"inverse_cdf/{label}"] = inverse_cdf_chunked(size)
+        found[f"ndtri/{label}"] = ndtri_chunked(size)
+        found[f"rejection/{label}"] = rejection_chunked(size)
+        found[f"reject_icdf/{label}"] = reject_icdf_chunked(size)
+    return found
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def ks_check(fill: Fill, n: int, mean: float, std: float, dtype: torch.dtype) -> tuple[bool, str]:
+    """Draw ``n`` values; pass when all lie strictly inside the bounds and the KS distance to
+    the exact truncated-normal CDF is below its 99.9% critical value (1.9495 / sqrt(n))."""
+    gen = torch.Generator().manual_seed(1234)
+    x = torch.empty(n, dtype=dtype)
+    fill(x, mean, std, gen)
+    low, high = mean - TRUNCATION * std, mean + TRUNCATION * std
+    inside = bool(((x > low) & (x < high)).all())
+    z = (x.double().sort().values - mean) / std
+    mass = math.erf(TRUNCATION / SQRT2)
+    cdf = (torch.special.ndtr(z) - PHI_LOW) / mass
+    grid = torch.arange(1, n + 1, dtype=torch.float64) / n
+    distance = max((grid - cdf).max().item(), (cdf - (grid - 1.0 / n)).max().item())
+    critical = 1.9495 / math.sqrt(n)
+    ok = inside and distance < critical
+    return ok, f"inside={inside} KS D={distance:.2e} (99.9% crit {critical:.2e})"
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def round_robin(
+    fills: dict[str, Callable[[], object]], rounds: int, device: torch.device
+) -> dict[str, float]:
+    """Best time (seconds) of each callable over ``rounds`` interleaved rounds, after one
+    warm-up call each."""
+    for fn in fills.values():
+        fn()
+    _sync(device)
+    best = dict.fromkeys(fills, math.inf)
+    for _ in range(rounds):
+        for name, fn in fills.items():
+            _sync(device)
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def _size_label(size: int) -> str:
+    for unit, scale in (("M", 1 << 20), ("K", 1 << 10)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale}{unit}"
+    return str(size)
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().upper()
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+    return int(float(text.rstrip("KMG")) * scale)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--numel", type=parse_size, default=parse_size("64M"))
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument(
+        "--chunks",
+        default="64K,256K,1M,4M",
+        help="comma-separated chunk sizes (values) for the chunked candidates",
+    )
+    parser.add_argument("--only", default=None, help="comma-separated candidate names")
+    parser.add_argument("--mean", type=float, default=0.0)
+    parser.add_argument("--std", type=float, default=0.05)
+    parser.add_argument("--check", action="store_true", help="KS and range check, n = 2^22")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    dtype = getattr(torch, args.dtype)
+    found = candidates([parse_size(s) for s in args.chunks.split(",") if s])
+    if args.only:
+        found = {name: found[name] for name in args.only.split(",")}
+    if args.check:
+        for name, fill in found.items():
+            ok, text = ks_check(fill, 1 << 22, args.mean, args.std, dtype)
+            print(f"check {name:22s} {'ok  ' if ok else 'FAIL'} {text}")
+    x = torch.empty(args.numel, dtype=dtype, device=device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    mean, std = args.mean, args.std
+    timed: dict[str, Callable[[], object]] = {
+        "normal_": lambda: x.normal_(mean, std, generator=gen),
+        "uniform_": lambda: x.uniform_(-1.0, 1.0, generator=gen),
+    }
+    for name, fill in found.items():
+        timed[name] = lambda fill=fill: fill(x, mean, std, gen)
+    best = round_robin(timed, args.rounds, device)
+    base = best["normal_"]
+    print(
+        f"{args.numel:,} {args.dtype} values on {device}, {torch.get_num_threads()} threads, "
+        f"best of {args.rounds} interleaved rounds"
+    )
+    for name, seconds in best.items():
+        print(
+            f"{name:22s} {seconds * 1e3:9.1f} ms {args.numel / seconds / 1e6:9.0f} M/s "
+            f"{seconds / base:6.3f}x normal_"
+        )
+
+
+if __name__ == "__main__":
+    main()
