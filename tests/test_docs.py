@@ -1,0 +1,38 @@
+"""The API reference is generated from the docstrings and must not go stale."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_api_reference_is_current():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "gen_api_docs.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_public_function_has_formula_args_and_example():
+    import parity
+
+    for name in parity.__all__:
+        obj = getattr(parity, name)
+        if callable(obj) and name.endswith("_"):
+            doc = obj.__doc__ or ""
+            assert "Example" in doc and ">>>" in doc, name
+            assert "Args:" in doc or name in ("zeros_", "ones_"), name
+
+
+def test_import_does_not_pull_optional_dependencies():
+    code = (
+        "import sys, parity; "
+        "heavy = ('tensorflow', 'keras', 'scipy', 'matplotlib', 'rich'); "
+        "bad = [m for m in heavy if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
