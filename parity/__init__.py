@@ -5,6 +5,7 @@
 >>> parity.he_normal_(conv.weight)   # Keras "he_normal": a TRUNCATED normal, Keras's fans
 """
 
+from parity.check import CheckResult, check
 from parity.fans import Layout, compute_fans, keras_shape
 from parity.initializers import (
     KERAS_IDENTIFIERS,
@@ -33,13 +34,26 @@ from parity.initializers import (
     variance_scaling_,
     zeros_,
 )
+from parity.modules import (
+    HyperparameterChange,
+    KerasInitWarning,
+    WeightPlan,
+    keras_hyperparameters_,
+    keras_init_,
+    keras_init_plan,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "KERAS_IDENTIFIERS",
+    "CheckResult",
+    "HyperparameterChange",
     "Initializer",
+    "KerasInitWarning",
     "Layout",
+    "WeightPlan",
+    "check",
     "compute_fans",
     "constant_",
     "describe",
@@ -53,6 +67,9 @@ __all__ = [
     "he_uniform_",
     "he_untruncated_normal_",
     "identity_",
+    "keras_hyperparameters_",
+    "keras_init_",
+    "keras_init_plan",
     "keras_shape",
     "lecun_normal_",
     "lecun_truncated_normal_",

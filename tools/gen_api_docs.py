@@ -30,7 +30,7 @@ SECTIONS = {
         "constant_", "zeros_", "ones_",
     ],
     "Identifiers, fans and targets": ["get", "describe", "compute_fans", "keras_shape"],
-    "Whole models": ["keras_init_", "keras_hyperparameters_"],
+    "Whole models": ["keras_init_", "keras_hyperparameters_", "keras_init_plan"],
     "Checking your own code": ["check"],
 }  # fmt: skip
 ALIASES = "`glorot_truncated_normal_`, `he_truncated_normal_` and `lecun_truncated_normal_` are "

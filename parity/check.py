@@ -1,0 +1,245 @@
+"""``parity.check``: does an init function draw from the distribution Keras gives a weight?
+
+Point it at any in-place init callable — ours, ``torch.nn.init``'s, or your own port — and a
+Keras identifier.  It draws ``n`` values by calling the function on fresh weights of ``shape``
+and tests them against the exact distribution Keras's initializer has on that weight (from
+:func:`parity.describe`, which the parity suite checks against TensorFlow itself): a one-sample
+KS test, a z-test of the variance, an exact support check and, for orthogonal, an exact
+orthogonality check.  scipy is needed (``pip install keras-parity[suite]``); TensorFlow is not.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+_IGNORED = ("seed",)  # the seed does not change the distribution
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What :func:`check` found.  ``str(result)`` is :attr:`summary`.
+
+    Attributes:
+        passed: every check passed (KS and variance at family-wise ``alpha`` by Holm, no value
+            outside the support, orthogonality within rounding).
+        ks_statistic: the one-sample KS distance to the exact distribution.
+        p_value: the KS test's p-value (before Holm).
+        out_of_support: values outside the support (NaN and unwritten values included).
+        n: values drawn.
+        variance_z, variance_p_value: the variance z-test.
+        relative_std_error: ``sqrt(mean((x - μ)²)) / σ - 1``.
+        orthogonality_error: ``max |QᵀQ/gain² - I|`` over the drawn matrices (orthogonal only).
+        failures: why it failed, one line each (empty when it passed).
+        failed_checks: which checks failed: ``"ks"``, ``"variance"``, ``"support"``,
+            ``"orthogonality"``.
+    """
+
+    passed: bool
+    ks_statistic: float
+    p_value: float
+    out_of_support: int
+    n: int
+    variance_z: float
+    variance_p_value: float
+    relative_std_error: float
+    orthogonality_error: float | None
+    target: str
+    support: str
+    candidate: str
+    reference: str
+    shape: tuple[int, ...]
+    dtype: str
+    device: str
+    alpha: float
+    failures: tuple[str, ...]
+    failed_checks: tuple[str, ...]
+
+    @property
+    def summary(self) -> str:
+        """A readable paragraph: verdict, what was compared, every number, and why it failed."""
+        head = "PASS" if self.passed else "FAIL"
+        lines = [
+            f"{head}: {self.candidate} vs Keras {self.reference} on shape {self.shape} "
+            f"({self.dtype}, {self.device}), n = {self.n:,}",
+            f"  target: {self.target}",
+            f"  KS distance {self.ks_statistic:.5f}, p = {self.p_value:.3g}",
+            f"  stddev {self.relative_std_error:+.3%} off the target's "
+            f"(z = {self.variance_z:.2f}, p = {self.variance_p_value:.3g})",
+            f"  values outside the support {self.support}: {self.out_of_support:,}",
+        ]
+        if self.orthogonality_error is not None:
+            lines.append(f"  orthogonality: max |QᵀQ/gain² - I| = {self.orthogonality_error:.3g}")
+        lines += [f"  failed: {reason}" for reason in self.failures]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary
+
+
+def _reference_identifier(reference: Any) -> tuple[Any, str]:
+    """A parity identifier and a label for a Keras identifier, config or initializer object."""
+    from parity.initializers import Initializer
+
+    if isinstance(reference, str):
+        return reference, repr(reference)
+    if isinstance(reference, Initializer):
+        return reference, f"{reference.name}({dict(reference.config)})"
+    if isinstance(reference, Mapping):
+        config = {k: v for k, v in dict(reference.get("config") or {}).items() if k not in _IGNORED}
+        return {**reference, "config": config}, str(reference.get("class_name", reference))
+    if hasattr(reference, "get_config") and callable(reference.get_config):
+        config = {k: v for k, v in reference.get_config().items() if k not in _IGNORED}
+        name = type(reference).__name__
+        return {"class_name": name, "config": config}, f"{name}({config})"
+    raise TypeError(
+        "reference must be a Keras identifier (e.g. 'he_normal'), a Keras config dict "
+        "({'class_name': ..., 'config': ...}) or a Keras initializer object, "
+        f"got {type(reference).__name__}"
+    )
+
+
+def _check_arguments(
+    candidate: Any, shape: Any, n: Any, alpha: Any, dtype: Any, max_calls: Any
+) -> tuple[tuple[int, ...], int, int]:
+    if not callable(candidate):
+        raise TypeError(
+            f"candidate must be an in-place init function taking (tensor, generator=...), "
+            f"got {type(candidate).__name__}"
+        )
+    if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence):
+        raise TypeError(f"shape must be a sequence of ints (torch layout), got {shape!r}")
+    try:
+        dims = tuple(operator.index(d) for d in shape)
+    except TypeError:
+        raise TypeError(f"shape must be a sequence of ints (torch layout), got {shape!r}") from None
+    if any(d < 1 for d in dims):
+        raise ValueError(f"shape must have positive dimensions, got {dims}")
+    counts = []
+    for name, value in (("n", n), ("max_calls", max_calls)):
+        try:
+            count = operator.index(value)
+        except TypeError:
+            count = None
+        if count is None or isinstance(value, bool):
+            raise TypeError(f"{name} must be an int, got {value!r}")
+        if count < 1:
+            raise ValueError(f"{name} must be >= 1, got {count}")
+        counts.append(count)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(
+            f"dtype must be a floating torch.dtype (float16, bfloat16, float32, float64), "
+            f"got {dtype!r}"
+        )
+    return dims, counts[0], counts[1]
+
+
+def _label(function: Callable) -> str:
+    module = getattr(function, "__module__", None) or ""
+    name = getattr(function, "__qualname__", None) or getattr(function, "__name__", None)
+    if name is None:
+        return repr(function)
+    return f"{module}.{name}" if module and not module.startswith("parity") else name
+
+
+def check(
+    candidate: Callable[..., Any],
+    reference: Any,
+    shape: Sequence[int],
+    *,
+    n: int = 1_000_000,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    alpha: float = 0.01,
+    seed: int = 0,
+    max_calls: int = 100_000,
+) -> CheckResult:
+    """Test whether ``candidate`` initializes a ``shape`` weight the way Keras's ``reference``
+    does.
+
+    ``candidate(w, generator=g)`` is called on fresh ``shape`` weights (torch layout, filled
+    with NaN first, so unwritten values fail) until ``n`` values (at most ``max_calls`` calls).
+    They are tested against the exact Keras distribution of that weight: KS distance
+    ``D = sup |F_n - F|`` and ``z = (mean((x-μ)²) - σ²) / sqrt((μ4 - σ⁴)/n)``, Holm-corrected
+    at family-wise ``alpha``; no value may lie outside the support.
+
+    Args:
+        candidate: an in-place init function taking ``(tensor, generator=...)``.
+        reference: a Keras identifier (``"he_normal"``), config dict, or Keras initializer.
+        shape: the weight's shape in torch layout (e.g. ``(64, 3, 3, 3)`` for a Conv2d).
+        n: values to draw (default 10^6: a relative stddev error of about 0.5% is caught).
+        device, dtype: where and in which precision to draw.
+        alpha: the family-wise false-alarm rate.
+        seed: seeds the ``torch.Generator`` passed to ``candidate``.
+        max_calls: cap on calls for tiny shapes (``result.n`` says how many values were drawn).
+
+    Example:
+        >>> parity.check(torch.nn.init.kaiming_normal_, "he_normal", (64, 3, 3, 3)).passed
+        False
+    """
+    from parity.initializers import describe
+    from parity.samplers import Orthogonal
+    from parity.suite import stats
+    from parity.suite.runner import sample_summary
+
+    dims, n, max_calls = _check_arguments(candidate, shape, n, alpha, dtype, max_calls)
+    identifier, reference_label = _reference_identifier(reference)
+    law = describe(identifier, dims)
+    target = stats.make_target(law, dtype)
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch sees no CUDA device")
+    orthogonal = law if isinstance(law, Orthogonal) else None
+    try:
+        summary = sample_summary(
+            candidate, dims, target, n, device=device, dtype=dtype, seed=seed,
+            max_calls=max_calls, orthogonal=orthogonal,
+        )  # fmt: skip
+    except TypeError as error:
+        if "generator" in str(error):
+            raise TypeError(
+                f"candidate {_label(candidate)} must accept a generator= keyword "
+                f"(as torch.nn.init functions do): {error}"
+            ) from error
+        raise
+    ks = stats.ks_one_sample(summary, target)
+    var = stats.variance_test(summary, target)
+    p_ks, p_var = stats.holm([ks.p_value, var.p_value])
+    interval = "[{:.6g}, {:.6g}]" if target.closed else "({:.6g}, {:.6g})"
+    support = interval.format(target.low, target.high)
+    failures: dict[str, str] = {}
+    if p_ks <= alpha:
+        failures["ks"] = (
+            f"the values are not distributed like the target (KS D = {ks.statistic:.5f}, "
+            f"Holm-adjusted p = {p_ks:.3g} <= alpha = {alpha})"
+        )
+    if p_var <= alpha:
+        failures["variance"] = (
+            f"the stddev is {var.relative_std_error:+.3%} off the target's "
+            f"(Holm-adjusted p = {p_var:.3g} <= alpha = {alpha})"
+        )
+    if summary.outside:
+        failures["support"] = f"{summary.outside:,} values lie outside the support {support}"
+    orth_error = summary.orthogonality_error
+    if orth_error is not None:
+        limit = stats.orthogonality_tolerance(target.standard.dim, dtype)
+        if not orth_error <= limit:
+            failures["orthogonality"] = (
+                f"the matrices are not orthogonal: max |QᵀQ/gain² - I| = {orth_error:.3g} > "
+                f"{limit:.3g}"
+            )
+    return CheckResult(
+        passed=not failures, ks_statistic=ks.statistic, p_value=ks.p_value,
+        out_of_support=summary.outside, n=summary.n, variance_z=var.z,
+        variance_p_value=var.p_value, relative_std_error=var.relative_std_error,
+        orthogonality_error=orth_error, target=target.label, support=support,
+        candidate=_label(candidate), reference=reference_label, shape=dims,
+        dtype=str(dtype).removeprefix("torch."), device=str(device), alpha=float(alpha),
+        failures=tuple(failures.values()), failed_checks=tuple(failures),
+    )  # fmt: skip

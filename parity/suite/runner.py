@@ -1,0 +1,511 @@
+"""The case matrix and how one case runs.
+
+A case is one initializer on one weight shape (torch layout), dtype and device.  It draws ``n``
+torch values by calling the library's initializer over and over on that shape, and ``n`` values
+from each reference source on the Keras-layout shape of the same weight, bins both on the exact
+target's grid, and runs, per side: a one-sample KS test against the exact distribution, a
+variance z-test and a support check (orthogonality too, for orthogonal); and per reference: a
+two-sample KS test torch vs reference.  Holm's correction then runs over every p-value of the
+run at the family-wise ``alpha``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+import parity
+from parity.fans import keras_shape
+from parity.initializers import FAMILIES, FORMS
+from parity.samplers import Orthogonal
+from parity.suite import stats
+from parity.suite.stats import GridCache, Reducer, Summary, Target
+
+# Torch values drawn and reduced at once.
+CHUNK_VALUES = 1 << 22
+# Calls per side on shapes too small to reach n (a (1, 1) weight gives one value per call).
+DEFAULT_MAX_CALLS = 25_000
+
+SHAPES: dict[str, tuple[tuple[int, ...], str]] = {
+    "dense": ((256, 128), "nn.Linear(128, 256) ↔ Dense(256) kernel (128, 256)"),
+    "conv1d": ((64, 32, 5), "nn.Conv1d(32, 64, 5) ↔ Conv1D kernel (5, 32, 64)"),
+    "conv2d": ((64, 32, 3, 3), "nn.Conv2d(32, 64, 3) ↔ Conv2D kernel (3, 3, 32, 64)"),
+    "conv3d": ((16, 8, 3, 3, 3), "nn.Conv3d(8, 16, 3) ↔ Conv3D kernel (3, 3, 3, 8, 16)"),
+    "conv_transpose2d": (
+        (32, 64, 4, 4),
+        "nn.ConvTranspose2d(32, 64, 4) ↔ Conv2DTranspose kernel (4, 4, 64, 32)",
+    ),
+    "grouped_conv2d": (
+        (64, 8, 3, 3),
+        "nn.Conv2d(32, 64, 3, groups=4) ↔ Conv2D(groups=4) kernel (3, 3, 8, 64)",
+    ),
+    "lstm_recurrent": (
+        (256, 64),
+        "nn.LSTM(·, 64).weight_hh_l0 ↔ LSTM recurrent kernel (64, 256)",
+    ),
+    "tiny": ((1, 1), "a 1 x 1 weight: fans clamp to max(1, ·)"),
+    "bias": ((64,), "a rank-1 weight: fan_in = fan_out = 64"),
+}
+_FAN_SHAPES = (
+    "dense", "conv1d", "conv2d", "conv3d", "conv_transpose2d", "grouped_conv2d", "tiny", "bias",
+)  # fmt: skip
+
+DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
+DEFAULT_DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class InitSpec:
+    """One initializer of the matrix: our function, the Keras identifier it ports, its shapes."""
+
+    name: str
+    function: Callable[..., torch.Tensor]
+    identifier: Any
+    shapes: tuple[str, ...]
+
+
+def initializer_specs() -> list[InitSpec]:
+    """The nine family × form initializers, random_normal_, random_uniform_,
+    truncated_normal_ and orthogonal_."""
+    specs = []
+    for family, (scale, mode) in FAMILIES.items():
+        for form, distribution in FORMS.items():
+            name = f"{family}_{form}"
+            identifier: Any = name
+            if form == "untruncated_normal":  # Keras has no named one: its VarianceScaling config
+                identifier = {
+                    "class_name": "VarianceScaling",
+                    "config": {"scale": scale, "mode": mode, "distribution": distribution},
+                }
+            specs.append(InitSpec(name, getattr(parity, f"{name}_"), identifier, _FAN_SHAPES))
+    for name in ("random_normal", "random_uniform", "truncated_normal"):
+        specs.append(InitSpec(name, getattr(parity, f"{name}_"), name, ("dense",)))
+    orthogonal_shapes = ("dense", "lstm_recurrent", "conv2d")
+    specs.append(InitSpec("orthogonal", parity.orthogonal_, "orthogonal", orthogonal_shapes))
+    return specs
+
+
+@dataclass(frozen=True)
+class Case:
+    spec: InitSpec
+    shape_name: str
+    dtype: torch.dtype
+    device: str
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return SHAPES[self.shape_name][0]
+
+    @property
+    def keras_shape(self) -> tuple[int, ...]:
+        return keras_shape(self.shape)
+
+    @property
+    def dtype_name(self) -> str:
+        return str(self.dtype).removeprefix("torch.")
+
+    @property
+    def name(self) -> str:
+        return f"{self.spec.name}/{self.shape_name}/{self.dtype_name}/{self.device}"
+
+
+def default_devices() -> list[str]:
+    """``cpu``, and ``cuda`` where torch sees a GPU."""
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+
+
+def _matches(name: str, patterns: Sequence[str]) -> bool:
+    return any(
+        fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(name, f"{p}/*") for p in patterns
+    )
+
+
+def build_cases(
+    patterns: Sequence[str] | None = None,
+    dtypes: Sequence[str] = DEFAULT_DTYPES,
+    devices: Sequence[str] | None = None,
+) -> list[Case]:
+    """The matrix, filtered by glob ``patterns`` on case names (``init/shape/dtype/device``;
+    a pattern also selects every case below it, so ``he_normal`` or ``*/conv2d`` work)."""
+    unknown = [d for d in dtypes if d not in DTYPES]
+    if unknown:
+        raise ValueError(f"unknown dtype {unknown[0]!r}; valid dtypes: {', '.join(DTYPES)}")
+    devices = list(devices) if devices is not None else default_devices()
+    for device in devices:
+        if device not in ("cpu", "cuda"):
+            raise ValueError(f"unknown device {device!r}; valid devices: cpu, cuda")
+        if device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device 'cuda' requested but torch sees no CUDA device")
+    cases = [
+        Case(spec, shape, DTYPES[dtype], device)
+        for spec in initializer_specs()
+        for shape in spec.shapes
+        for dtype in dtypes
+        for device in devices
+        # TensorFlow has no bfloat16 QR, so Keras cannot draw a bfloat16 orthogonal reference.
+        if not (spec.name == "orthogonal" and dtype == "bfloat16")
+    ]
+    if patterns:
+        selected = [case for case in cases if _matches(case.name, patterns)]
+        if not selected:
+            examples = ", ".join(case.name for case in cases[:3])
+            raise ValueError(
+                f"no case matches {', '.join(patterns)}; case names look like {examples} "
+                "(python -m parity --list prints them all)"
+            )
+        return selected
+    return cases
+
+
+def case_seed(seed: int, text: str) -> int:
+    """A fixed seed per (run seed, case): a case's verdict does not depend on the selection."""
+    return zlib.crc32(f"{seed}:{text}".encode()) & 0x7FFFFFFF
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+@torch.no_grad()
+def sample_summary(
+    function: Callable[..., Any],
+    shape: Sequence[int],
+    target: Target,
+    n: int,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    seed: int = 0,
+    max_calls: int = DEFAULT_MAX_CALLS,
+    orthogonal: Orthogonal | None = None,
+) -> Summary:
+    """Call ``function(weight, generator=g)`` on fresh ``shape`` weights until ``n`` values
+    (or ``max_calls`` calls) and reduce them.  Weights start as NaN, so a value the function
+    leaves unwritten counts as outside the support."""
+    shape = tuple(shape)
+    numel = math.prod(shape)
+    calls = max(1, min(math.ceil(n / numel), max_calls))
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    reducer = Reducer(target, device)
+    per_chunk = max(1, CHUNK_VALUES // numel)
+    done = 0
+    while done < calls:
+        k = min(per_chunk, calls - done)
+        weights = torch.full((k, *shape), math.nan, dtype=dtype, device=device)
+        for i in range(k):
+            function(weights[i], generator=generator)
+        if orthogonal is not None:
+            matrices = weights.view(k, orthogonal.rows, orthogonal.cols)
+            reducer.add_orthogonality(matrices, orthogonal.gain)
+        reducer.add(weights, calls=k)
+        done += k
+    return reducer.summary()
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class TestEntry:
+    """One p-value of the run; ``p_holm`` and ``passed`` are set by Holm over the run."""
+
+    test: str
+    side: str
+    statistic: float
+    p_value: float
+    n: int
+    bound: float = 0.0
+    location: float = math.nan
+    p_holm: float = math.nan
+    passed: bool | None = None
+
+
+@dataclass
+class CheckEntry:
+    """An exact check (no statistics): ``value`` must not exceed ``limit``."""
+
+    check: str
+    side: str
+    value: float
+    limit: float
+
+    @property
+    def passed(self) -> bool:
+        return self.value <= self.limit
+
+
+@dataclass
+class CaseResult:
+    name: str
+    initializer: str
+    identifier: Any
+    shape_name: str
+    torch_shape: tuple[int, ...]
+    keras_shape: tuple[int, ...]
+    dtype: str
+    device: str
+    target: Target | None = None
+    torch: Summary | None = None
+    references: dict[str, Summary] = field(default_factory=dict)
+    tests: list[TestEntry] = field(default_factory=list)
+    checks: list[CheckEntry] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    detectable_std_error: float = math.nan
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return (
+            not self.errors
+            and all(t.passed for t in self.tests)
+            and all(c.passed for c in self.checks)
+        )
+
+    @property
+    def min_p_holm(self) -> float:
+        return min((t.p_holm for t in self.tests), default=math.nan)
+
+
+@dataclass
+class LayerResult:
+    name: str
+    n_torch: int
+    n_keras: int
+    test: TestEntry
+
+
+@dataclass
+class RunResult:
+    cases: list[CaseResult]
+    layers: list[LayerResult]
+    alpha: float
+    n: int
+    seed: int
+    max_calls: int
+    sources: list[str]
+    notes: list[str]
+    versions: dict[str, str]
+    seconds: float = 0.0
+
+    @property
+    def tests(self) -> list[TestEntry]:
+        return [t for c in self.cases for t in c.tests] + [layer.test for layer in self.layers]
+
+    @property
+    def family_size(self) -> int:
+        return len(self.tests)
+
+    @property
+    def worst_case_alpha(self) -> float:
+        """The smallest per-test level Holm can demand: alpha / m."""
+        return self.alpha / max(1, self.family_size)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.cases) and all(layer.test.passed for layer in self.layers)
+
+    def detectable(self) -> dict[str, float]:
+        """Per target law, the smallest relative stddev error the variance test detects with
+        power 0.9 at the requested n and the Holm worst-case level."""
+        found: dict[str, float] = {}
+        for case in self.cases:
+            if case.target is None:
+                continue
+            law = case.target.standard.key.split(":")[0]
+            delta = stats.detectable_std_error(self.n, case.target.kurtosis, self.worst_case_alpha)
+            found[law] = max(found.get(law, 0.0), delta)
+        return found
+
+
+def apply_holm(tests: Sequence[TestEntry], alpha: float) -> None:
+    """Set ``p_holm`` and ``passed`` on every test of the family."""
+    for test, adjusted in zip(tests, stats.holm([t.p_value for t in tests]), strict=True):
+        test.p_holm = adjusted
+        test.passed = adjusted > alpha
+
+
+# --------------------------------------------------------------------------- one case
+
+
+def _same_law(a: Any, b: Any) -> bool:
+    """Two ``describe`` results with the same value distribution (orthogonal: transposes)."""
+    if isinstance(a, Orthogonal) and isinstance(b, Orthogonal):
+        return {a.rows, a.cols} == {b.rows, b.cols} and math.isclose(a.gain, b.gain)
+    return type(a) is type(b) and all(
+        math.isclose(x, y, rel_tol=1e-12)
+        for x, y in zip(vars(a).values(), vars(b).values(), strict=True)
+    )
+
+
+def _side_tests(result: CaseResult, side: str, summary: Summary, target: Target) -> None:
+    ks = stats.ks_one_sample(summary, target)
+    result.tests.append(
+        TestEntry("ks_exact", side, ks.statistic, ks.p_value, ks.n, ks.bound, ks.location)
+    )
+    var = stats.variance_test(summary, target)
+    result.tests.append(TestEntry("variance", side, var.z, var.p_value, summary.n))
+    result.checks.append(CheckEntry("support", side, summary.outside, 0))
+    if summary.orthogonality_error is not None:
+        limit = stats.orthogonality_tolerance(target.standard.dim, target.dtype)
+        result.checks.append(CheckEntry("orthogonality", side, summary.orthogonality_error, limit))
+
+
+def run_case(
+    case: Case,
+    *,
+    n: int,
+    seed: int,
+    sources: Sequence[Any],
+    grids: GridCache,
+    max_calls: int = DEFAULT_MAX_CALLS,
+    reference_cache: dict[tuple[str, str], Summary] | None = None,
+) -> CaseResult:
+    """Run one case (every statistic but Holm, which needs the whole run)."""
+    from parity.suite.references import reference_key
+
+    start = time.perf_counter()
+    identifier = case.spec.identifier
+    result = CaseResult(
+        case.name, case.spec.name, identifier, case.shape_name, case.shape, case.keras_shape,
+        case.dtype_name, case.device,
+    )  # fmt: skip
+    try:
+        law = parity.describe(identifier, case.shape)
+        if not _same_law(law, parity.describe(identifier, case.keras_shape, layout="keras")):
+            result.errors.append("the torch-layout and Keras-layout targets differ")
+        target = stats.make_target(law, case.dtype, grids=grids)
+        result.target = target
+        orthogonal = law if isinstance(law, Orthogonal) else None
+        result.torch = sample_summary(
+            case.spec.function, case.shape, target, n, device=case.device, dtype=case.dtype,
+            seed=case_seed(seed, case.name), max_calls=max_calls, orthogonal=orthogonal,
+        )  # fmt: skip
+        _side_tests(result, "torch", result.torch, target)
+    except Exception as error:  # a broken case is reported, the run goes on
+        result.errors.append(f"torch side: {type(error).__name__}: {error}")
+        result.seconds = time.perf_counter() - start
+        return result
+    cache = reference_cache if reference_cache is not None else {}
+    key = reference_key(identifier, case.keras_shape, case.dtype)
+    for source in sources:
+        try:
+            if (source.name, key) not in cache:
+                cache[source.name, key] = source.summary(
+                    identifier, case.keras_shape, target, n,
+                    seed=case_seed(seed, f"{source.name}|{key}"), max_calls=max_calls,
+                )  # fmt: skip
+            summary = cache[source.name, key]
+        except Exception as error:
+            result.errors.append(f"{source.name}: {type(error).__name__}: {error}")
+            continue
+        result.references[source.name] = summary
+        _side_tests(result, source.name, summary, target)
+        ks = stats.ks_two_sample(result.torch, summary, target)
+        result.tests.append(
+            TestEntry(
+                "ks_two_sample", source.name, ks.statistic, ks.p_value, ks.n, ks.bound, ks.location
+            )
+        )
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+# --------------------------------------------------------------------------- layers
+
+
+class LayersUnavailable(RuntimeError):
+    """--layers was asked for but parity/suite/layers.py is not installed."""
+
+
+def layers_available() -> bool:
+    """Whether ``parity.suite.layers`` (the keras_init_ layer comparison) is installed."""
+    try:
+        from parity.suite import layers  # noqa: F401
+    except ModuleNotFoundError as error:
+        if error.name != "parity.suite.layers":
+            raise
+        return False
+    return True
+
+
+def run_layers(n: int, seed: int) -> list[LayerResult]:
+    """Two-sample KS of each Keras layer weight against the torch layer after
+    ``parity.keras_init_``, from ``parity.suite.layers.layer_samples``."""
+    try:
+        from parity.suite import layers
+    except ModuleNotFoundError as error:
+        if error.name != "parity.suite.layers":
+            raise
+        raise LayersUnavailable(
+            "--layers compares Keras layers with torch layers after parity.keras_init_ and "
+            "needs parity/suite/layers.py (layer_samples), which this installation does not have"
+        ) from error
+    results = []
+    for sample in layers.layer_samples(n, seed):
+        torch_values = np.asarray(sample.torch, dtype=np.float64)
+        keras_values = np.asarray(sample.keras, dtype=np.float64)
+        ks = stats.ks_two_sample_arrays(torch_values, keras_values)
+        test = TestEntry(
+            "ks_two_sample", "keras layer", ks.statistic, ks.p_value, ks.n, 0.0, ks.location
+        )
+        results.append(LayerResult(sample.name, torch_values.size, keras_values.size, test))
+    return results
+
+
+# --------------------------------------------------------------------------- a run
+
+
+def run(
+    cases: Sequence[Case],
+    *,
+    n: int,
+    seed: int = 0,
+    alpha: float = 0.01,
+    sources: Sequence[Any] = (),
+    grids: GridCache | None = None,
+    max_calls: int = DEFAULT_MAX_CALLS,
+    layers: bool = False,
+    notes: Sequence[str] = (),
+    versions: dict[str, str] | None = None,
+    on_case: Callable[[CaseResult], None] | None = None,
+) -> RunResult:
+    """Run ``cases`` (and the layer section), then Holm over every p-value at ``alpha``."""
+    start = time.perf_counter()
+    grids = grids or GridCache()
+    cache: dict[tuple[str, str], Summary] = {}
+    results = []
+    for case in cases:
+        results.append(
+            run_case(
+                case, n=n, seed=seed, sources=sources, grids=grids, max_calls=max_calls,
+                reference_cache=cache,
+            )
+        )  # fmt: skip
+        if on_case is not None:
+            on_case(results[-1])
+    layer_results = run_layers(n, seed) if layers else []
+    outcome = RunResult(
+        results, layer_results, alpha, n, seed, max_calls, [s.name for s in sources],
+        list(notes), dict(versions or {}),
+    )  # fmt: skip
+    apply_holm(outcome.tests, alpha)
+    for case in results:
+        if case.target is not None and case.torch is not None:
+            case.detectable_std_error = stats.detectable_std_error(
+                case.torch.n, case.target.kurtosis, outcome.worst_case_alpha
+            )
+    outcome.seconds = time.perf_counter() - start
+    return outcome

@@ -1,0 +1,498 @@
+"""Streaming statistics: exact targets, grid Kolmogorov–Smirnov tests, a variance z-test, Holm.
+
+A sample of any size is reduced, one chunk at a time, to a :class:`Summary`: how many values lie
+at or below each point of a fixed grid, running moment sums, and how many values lie outside the
+support.  Every statistic is computed from summaries alone, so 10^8 values never sit in memory
+at once, and a TensorFlow sample can be recorded on one machine and replayed on another.
+
+Grid KS.  For a continuous target ``F`` the grid is the ``B - 1`` interior quantiles
+``g_k = F^-1(k / B)`` (``B = 2^16``), so every cell holds probability ``1/B``.  The statistic is
+``D_grid = max_k |F_n(g_k) - F(g_k)|``; between two grid points both ``F_n`` and ``F`` are
+monotone and ``F`` rises by ``1/B``, so the true statistic obeys
+``D_grid <= D <= D_grid + 1/B``.  For two samples ``F_n`` and ``G_m`` on the same grid,
+``D_grid <= D <= D_grid + c`` where ``c`` is the largest share of either sample in one cell
+(reported as the bound).  Using ``D_grid`` makes the p-values slightly conservative.
+
+float16 and bfloat16 values are discrete: the grid is every representable value in the support
+and the target puts on each the probability that a float32 draw rounds to it (the continuous
+CDF at the midpoints between neighbours).  The grid then holds every atom, so ``D_grid`` is the
+exact statistic; the continuous KS p-value is conservative for discrete data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from parity.samplers import Normal, Orthogonal, TruncatedNormal, Uniform
+
+GRID_SIZE = 1 << 16
+# Above this many (effective) observations the exact KS distribution (scipy's kstwo) is slow;
+# its limit law kstwobign is then within 1.5% of it and errs on the conservative side.
+_EXACT_KS_MAX_N = 20_000
+_DISCRETE_DTYPES = (torch.float16, torch.bfloat16)
+
+
+# --------------------------------------------------------------------------- standard laws
+
+
+@dataclass(frozen=True)
+class Standard:
+    """A mean-zero law every target is an affine image of: ``X = loc + scale * S``.
+
+    ``key`` names it (``"uniform"`` on [-1, 1], ``"normal"``, ``"truncated_normal"`` on
+    (-2, 2), ``"orthogonal:<d>"``: one entry of a Haar d-dimensional unit vector).
+    """
+
+    key: str
+
+    @property
+    def _scipy(self) -> Any:
+        from scipy import stats
+
+        if self.key == "uniform":
+            return stats.uniform(loc=-1.0, scale=2.0)
+        if self.key == "normal":
+            return stats.norm()
+        if self.key == "truncated_normal":
+            return stats.truncnorm(-2.0, 2.0)
+        # An entry q of a uniform unit vector in R^d: q^2 ~ Beta(1/2, (d-1)/2), sign symmetric.
+        return stats.beta(0.5, (self.dim - 1) / 2.0)
+
+    @property
+    def dim(self) -> int:
+        return int(self.key.split(":")[1]) if self.key.startswith("orthogonal:") else 0
+
+    def cdf(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if not self.dim:
+            return self._scipy.cdf(x)
+        return 0.5 + 0.5 * np.sign(x) * self._scipy.cdf(np.minimum(x * x, 1.0))
+
+    def ppf(self, q: np.ndarray) -> np.ndarray:
+        q = np.asarray(q, dtype=np.float64)
+        if not self.dim:
+            return self._scipy.ppf(q)
+        return np.sign(q - 0.5) * np.sqrt(self._scipy.ppf(np.abs(2.0 * q - 1.0)))
+
+    @property
+    def moments(self) -> tuple[float, float]:
+        """``(E[S^2], E[S^4])``."""
+        if self.key == "uniform":
+            return 1.0 / 3.0, 1.0 / 5.0
+        if self.key == "normal":
+            return 1.0, 3.0
+        if self.key == "truncated_normal":
+            return float(self._scipy.var()), float(self._scipy.moment(4))
+        d = self.dim
+        return 1.0 / d, 3.0 / (d * (d + 2.0))
+
+    @property
+    def bounds(self) -> tuple[float, float, bool]:
+        """``(low, high, closed)`` of the support."""
+        if self.key == "normal":
+            return -math.inf, math.inf, False
+        if self.key == "truncated_normal":
+            return -2.0, 2.0, False
+        return -1.0, 1.0, True
+
+
+class GridCache:
+    """Standard quantile grids ``S^-1(k/B)``, computed once per law and size.
+
+    A recorded reference carries the grids it was binned on; replaying preloads them so the
+    bins match bit for bit whatever scipy version is installed.
+    """
+
+    def __init__(self, grids: dict[str, np.ndarray] | None = None) -> None:
+        self.grids: dict[str, np.ndarray] = dict(grids or {})
+
+    def get(self, standard: Standard, size: int) -> np.ndarray:
+        key = f"{standard.key}/{size}"
+        if key not in self.grids:
+            self.grids[key] = standard.ppf(np.arange(1, size, dtype=np.float64) / size)
+        return self.grids[key]
+
+
+# --------------------------------------------------------------------------- targets
+
+
+@dataclass(frozen=True, eq=False)
+class Target:
+    """The exact distribution one sample is tested against, with its KS grid.
+
+    ``grid`` and ``grid_cdf`` are the points the samples are binned at and ``F`` there;
+    ``mean``, ``variance`` and ``fourth`` are central moments; a value is in the support when
+    ``low < x < high`` (``low <= x <= high`` when ``closed``).  Closed bounds are widened to
+    their ``dtype`` rounding where that lies outside: the sampler's own bounds.
+    """
+
+    label: str
+    standard: Standard
+    loc: float
+    scale: float
+    dtype: torch.dtype
+    grid: np.ndarray
+    grid_cdf: np.ndarray
+    mean: float
+    variance: float
+    fourth: float
+    low: float
+    high: float
+    closed: bool
+    discrete: bool
+
+    def cdf(self, x: np.ndarray) -> np.ndarray:
+        return self.standard.cdf((np.asarray(x, dtype=np.float64) - self.loc) / self.scale)
+
+    def ppf(self, q: np.ndarray) -> np.ndarray:
+        return self.loc + self.scale * self.standard.ppf(q)
+
+    @property
+    def kurtosis(self) -> float:
+        return self.fourth / self.variance**2
+
+    @property
+    def resolution(self) -> float:
+        """Largest gap between ``D_grid`` and the true one-sample ``D`` (0: exact)."""
+        return 0.0 if self.discrete else 1.0 / (len(self.grid) + 1)
+
+
+def _affine(distribution: Any) -> tuple[Standard, float, float, str]:
+    if isinstance(distribution, Uniform):
+        loc, half = (
+            (distribution.low + distribution.high) / 2,
+            (distribution.high - distribution.low) / 2,
+        )
+        return Standard("uniform"), loc, half, f"U({distribution.low:.6g}, {distribution.high:.6g})"
+    if isinstance(distribution, Normal):
+        return (
+            Standard("normal"), distribution.mean, distribution.std,
+            f"N({distribution.mean:.6g}, {distribution.std:.6g}²)",
+        )  # fmt: skip
+    if isinstance(distribution, TruncatedNormal):
+        return (
+            Standard("truncated_normal"), distribution.mean, distribution.std,
+            f"TN({distribution.mean:.6g}, {distribution.std:.6g}², ±2σ)",
+        )  # fmt: skip
+    if isinstance(distribution, Orthogonal):
+        d = max(distribution.rows, distribution.cols)
+        if d < 2:
+            raise ValueError("a 1 x 1 orthogonal matrix is ±gain: there is no distribution to test")
+        label = f"Orthogonal({distribution.rows}x{distribution.cols}, gain={distribution.gain:.6g})"
+        return Standard(f"orthogonal:{d}"), 0.0, abs(distribution.gain), label
+    raise ValueError(
+        f"{type(distribution).__name__} is not a random distribution; the statistics need "
+        "Uniform, Normal, TruncatedNormal or Orthogonal (compare constants directly)"
+    )
+
+
+def orthogonality_tolerance(dim: int, dtype: torch.dtype) -> float:
+    """Largest ``max |QᵀQ/gain² - I|`` accepted for a ``dim``-row orthogonal draw in ``dtype``.
+
+    Rounding gives errors near ``sqrt(dim) * eps``; measured maxima stay under twice that.
+    """
+    return 8.0 * math.sqrt(dim) * torch.finfo(dtype).eps
+
+
+def _round_to(value: float, dtype: torch.dtype) -> float:
+    if not math.isfinite(value):
+        return value
+    return torch.tensor(value, dtype=torch.float64).to(dtype).item()
+
+
+def representable(dtype: torch.dtype, low: float, high: float) -> np.ndarray:
+    """Every finite ``dtype`` value in ``[round(low), round(high)]``, sorted, as float64."""
+    bits = torch.arange(-(1 << 15), 1 << 15, dtype=torch.int32).to(torch.int16)
+    values = bits.view(dtype).to(torch.float64).numpy()
+    atoms = np.unique(values[np.isfinite(values)])  # also merges -0.0 and 0.0
+    return atoms[(atoms >= _round_to(low, dtype)) & (atoms <= _round_to(high, dtype))]
+
+
+def make_target(
+    distribution: Any,
+    dtype: torch.dtype = torch.float32,
+    *,
+    grids: GridCache | None = None,
+    grid_size: int = GRID_SIZE,
+) -> Target:
+    """The :class:`Target` of a ``parity.describe`` distribution for samples of ``dtype``.
+
+    float32/float64: the continuous law on an equal-probability grid of ``grid_size`` cells.
+    float16/bfloat16: the law of a float32 draw rounded to nearest ``dtype`` value.
+
+    Example:
+        >>> t = make_target(parity.describe("he_normal", (64, 3, 3, 3)))
+        >>> t.variance   # 2 / 27
+    """
+    standard, loc, scale, label = _affine(distribution)
+    if not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"{label} has zero spread: there is no distribution to test")
+    s_low, s_high, closed = standard.bounds
+    var, fourth = standard.moments
+    if standard.dim:  # entries may exceed gain by rounding; orthogonality is checked apart
+        widen = 1.0 + orthogonality_tolerance(standard.dim, dtype)
+        s_low, s_high = s_low * widen, s_high * widen
+    low, high = loc + scale * s_low, loc + scale * s_high
+    if closed:
+        # Keras and torch compute in the sample's dtype from bounds rounded to it, so a value
+        # may equal the rounded bound just outside the float64 one (TensorFlow's float32
+        # uniform returns minval itself when its random mantissa is 0).
+        low, high = min(low, _round_to(low, dtype)), max(high, _round_to(high, dtype))
+    common = dict(label=label, standard=standard, loc=loc, scale=scale, dtype=dtype)
+    if dtype not in _DISCRETE_DTYPES:
+        grid = loc + scale * (grids or GridCache()).get(standard, grid_size)
+        grid_cdf = standard.cdf((grid - loc) / scale)
+        return Target(
+            **common, grid=grid, grid_cdf=grid_cdf, mean=loc, variance=var * scale**2,
+            fourth=fourth * scale**4, low=low, high=high, closed=closed, discrete=False,
+        )  # fmt: skip
+    atoms = representable(dtype, low, high)
+    # P(round(X) <= a_k) = F(midpoint between a_k and the next atom); the last atom takes the rest.
+    mids = (atoms[:-1] + atoms[1:]) / 2
+    grid_cdf = np.append(standard.cdf((mids - loc) / scale), 1.0)
+    pmf = np.diff(grid_cdf, prepend=0.0)
+    mean = float(np.dot(atoms, pmf))
+    dev = atoms - mean
+    return Target(
+        **common, grid=atoms, grid_cdf=grid_cdf, mean=mean,
+        variance=float(np.dot(dev**2, pmf)), fourth=float(np.dot(dev**4, pmf)),
+        low=float(atoms[0]), high=float(atoms[-1]), closed=True, discrete=True,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+@dataclass
+class Summary:
+    """What the statistics need of one sample.
+
+    ``cum[k]`` counts values ``<= grid[k]``; ``sum_dev`` and ``sum_sq`` are sums of ``x - mean``
+    and ``(x - mean)^2`` over the non-NaN values (``mean`` is the target's); ``outside`` counts
+    values outside the support, NaN included; ``orthogonality_error`` is the largest
+    ``max |QᵀQ/gain² - I|`` over the drawn matrices (orthogonal targets only).
+    """
+
+    n: int
+    cum: np.ndarray
+    sum_dev: float
+    sum_sq: float
+    outside: int
+    minimum: float
+    maximum: float
+    calls: int = 0
+    orthogonality_error: float | None = None
+
+    def scalars(self) -> dict[str, Any]:
+        """Every field but ``cum``, JSON-ready."""
+        return {
+            "n": self.n, "sum_dev": self.sum_dev, "sum_sq": self.sum_sq, "outside": self.outside,
+            "minimum": self.minimum, "maximum": self.maximum, "calls": self.calls,
+            "orthogonality_error": self.orthogonality_error,
+        }  # fmt: skip
+
+    @property
+    def std(self) -> float:
+        """Root mean square deviation from the target's mean."""
+        return math.sqrt(self.sum_sq / max(1, self.n))
+
+
+class Reducer:
+    """Accumulates chunks of one sample into a :class:`Summary` on the chunks' device.
+
+    Each chunk is sorted once; the grid is located in it with one ``searchsorted`` (``B`` binary
+    searches), which is cheaper than locating every value in the grid.
+    """
+
+    def __init__(self, target: Target, device: torch.device | str = "cpu") -> None:
+        self.target = target
+        self.device = torch.device(device)
+        self.grid = torch.from_numpy(target.grid).to(self.device)
+        self.bounds = torch.tensor(
+            [target.low, target.high], dtype=torch.float64, device=self.device
+        )
+        self.cum = torch.zeros(len(target.grid), dtype=torch.int64, device=self.device)
+        self.sums = torch.zeros(2, dtype=torch.float64, device=self.device)
+        self.outside = torch.zeros((), dtype=torch.int64, device=self.device)
+        self.extremes = [math.inf, -math.inf]
+        self.n = 0
+        self.calls = 0
+        self.orthogonality_error: float | None = None
+
+    @torch.no_grad()
+    def add(self, values: torch.Tensor, calls: int = 0) -> None:
+        """Add every value of ``values`` (any shape, float dtype, the reducer's device)."""
+        x = values.reshape(-1)
+        if x.dtype in _DISCRETE_DTYPES:
+            x = x.float()  # exact; sorting and comparing are then plain float ops
+        self.n += x.numel()
+        self.calls += calls
+        nan = torch.isnan(x)
+        if bool(nan.any()):
+            self.outside += nan.sum()
+            x = x[~nan]
+        if x.numel() == 0:
+            return
+        x = torch.sort(x).values.to(torch.float64)
+        self.cum += torch.searchsorted(x, self.grid, right=True)
+        dev = x - self.target.mean
+        self.sums += torch.stack([dev.sum(), torch.dot(dev, dev)])
+        low, high = self.bounds[0:1], self.bounds[1:2]
+        closed = self.target.closed
+        below = torch.searchsorted(x, low, right=not closed)
+        above = x.numel() - torch.searchsorted(x, high, right=closed)
+        self.outside += (below + above).sum()
+        self.extremes = [min(self.extremes[0], x[0].item()), max(self.extremes[1], x[-1].item())]
+
+    @torch.no_grad()
+    def add_orthogonality(self, matrices: torch.Tensor, gain: float) -> None:
+        """Record how far each matrix of a ``(k, rows, cols)`` batch is from ``gain`` times a
+        (semi-)orthogonal one: ``max |QᵀQ/gain² - I|`` over the smaller Gram matrix."""
+        q = matrices.to(torch.float64)
+        gram = q.transpose(1, 2) @ q if q.shape[1] >= q.shape[2] else q @ q.transpose(1, 2)
+        eye = torch.eye(gram.shape[-1], dtype=torch.float64, device=gram.device)
+        error = (gram / gain**2 - eye).abs().amax().item()
+        self.orthogonality_error = max(self.orthogonality_error or 0.0, error)
+
+    def summary(self) -> Summary:
+        sum_dev, sum_sq = self.sums.tolist()
+        return Summary(
+            n=self.n, cum=self.cum.cpu().numpy(), sum_dev=sum_dev, sum_sq=sum_sq,
+            outside=int(self.outside.item()), minimum=self.extremes[0], maximum=self.extremes[1],
+            calls=self.calls, orthogonality_error=self.orthogonality_error,
+        )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- tests
+
+
+@dataclass(frozen=True)
+class KSResult:
+    """A KS statistic from grid counts: ``statistic`` is ``D_grid``, the true ``D`` lies in
+    ``[statistic, statistic + bound]``; ``location`` is the grid point of the largest gap."""
+
+    statistic: float
+    p_value: float
+    n: int
+    bound: float
+    location: float
+
+
+@dataclass(frozen=True)
+class VarianceResult:
+    """z-test of the sample variance about the target's known mean.
+
+    ``z = (mean((x-μ)²) - σ²) / sqrt((μ4 - σ⁴)/n)``; ``relative_std_error`` is
+    ``sqrt(mean((x-μ)²)) / σ - 1``.
+    """
+
+    z: float
+    p_value: float
+    relative_std_error: float
+
+
+def ks_p_value(statistic: float, n: float) -> float:
+    """P(D_n >= statistic) for the two-sided KS statistic of ``n`` observations.
+
+    Exact (scipy's ``kstwo``) up to 20,000 observations, the limit law ``kstwobign`` at
+    ``statistic * sqrt(n)`` beyond (larger than the exact value by under 1.5%: conservative).
+    """
+    from scipy import stats
+
+    n = max(1, round(n))
+    if n <= _EXACT_KS_MAX_N:
+        return float(stats.kstwo.sf(statistic, n))
+    return float(stats.kstwobign.sf(statistic * math.sqrt(n)))
+
+
+def ks_one_sample(summary: Summary, target: Target) -> KSResult:
+    """Grid KS of one sample against the exact target: ``D_grid = max_k |F_n(g_k) - F(g_k)|``."""
+    if summary.n == 0:
+        raise ValueError("cannot test an empty sample")
+    gap = np.abs(summary.cum / summary.n - target.grid_cdf)
+    k = int(np.argmax(gap))
+    d = float(gap[k])
+    return KSResult(
+        d, ks_p_value(d, summary.n), summary.n, target.resolution, float(target.grid[k])
+    )
+
+
+def _largest_cell(summary: Summary) -> float:
+    cells = np.diff(summary.cum, prepend=0, append=summary.n)
+    return float(cells.max()) / summary.n
+
+
+def ks_two_sample(a: Summary, b: Summary, target: Target) -> KSResult:
+    """Grid KS between two samples binned on the same grid; p-value at ``n_eff = n m/(n + m)``."""
+    if a.n == 0 or b.n == 0:
+        raise ValueError("cannot test an empty sample")
+    gap = np.abs(a.cum / a.n - b.cum / b.n)
+    k = int(np.argmax(gap))
+    d = float(gap[k])
+    n_eff = a.n * b.n / (a.n + b.n)
+    bound = 0.0 if target.discrete else max(_largest_cell(a), _largest_cell(b))
+    return KSResult(d, ks_p_value(d, n_eff), round(n_eff), bound, float(target.grid[k]))
+
+
+def ks_two_sample_arrays(a: np.ndarray, b: np.ndarray) -> KSResult:
+    """Exact two-sample KS of two in-memory samples (``D`` evaluated at every value)."""
+    a = np.sort(np.asarray(a, dtype=np.float64).ravel())
+    b = np.sort(np.asarray(b, dtype=np.float64).ravel())
+    if a.size == 0 or b.size == 0:
+        raise ValueError("cannot test an empty sample")
+    points = np.concatenate([a, b])
+    gap = np.abs(
+        np.searchsorted(a, points, "right") / a.size - np.searchsorted(b, points, "right") / b.size
+    )
+    k = int(np.argmax(gap))
+    n_eff = a.size * b.size / (a.size + b.size)
+    return KSResult(
+        float(gap[k]), ks_p_value(float(gap[k]), n_eff), round(n_eff), 0.0, float(points[k])
+    )
+
+
+def variance_test(summary: Summary, target: Target) -> VarianceResult:
+    """Two-sided z-test of ``mean((x - μ)²)`` against ``σ²`` (see :class:`VarianceResult`)."""
+    from scipy import stats
+
+    n = summary.n
+    if n == 0:
+        raise ValueError("cannot test an empty sample")
+    second = summary.sum_sq / n
+    z = (second - target.variance) / math.sqrt((target.fourth - target.variance**2) / n)
+    p = float(2.0 * stats.norm.sf(abs(z))) if math.isfinite(z) else 0.0
+    return VarianceResult(z, p, math.sqrt(second / target.variance) - 1.0)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values: reject ``p_i`` at family-wise level ``alpha`` iff adjusted <= alpha.
+
+    ``adj(i) = max_{j <= i} min(1, (m - j + 1) p_(j))`` over the ascending order ``p_(j)``.
+    """
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def detectable_std_error(n: int, kurtosis: float, alpha: float, power: float = 0.9) -> float:
+    """Smallest relative stddev error ``δ`` the variance z-test detects with ``power``.
+
+    A stddev ``σ(1 + δ)`` moves ``E[(x-μ)²]`` by about ``2δσ²``; the test at two-sided level
+    ``alpha`` sees it with that power when
+    ``2δ >= (z_{1-alpha/2} + z_power) · sqrt((kurtosis - 1) / n)``.
+    """
+    from scipy import stats
+
+    z = stats.norm.isf(alpha / 2.0) + stats.norm.ppf(power)
+    return float(z * math.sqrt((kurtosis - 1.0) / n) / 2.0)

@@ -1,0 +1,292 @@
+"""The parity run: the case matrix, a reduced matrix against live TensorFlow, record/replay,
+the mutant zoo, the report, the layer section hook and the command line.
+
+Power: the reduced matrix draws 5·10^4 values per side; a wrong port such as torch's
+kaiming_normal_ for "he_normal" has a two-sample KS distance of 0.018 (about 2x the critical
+distance at n_eff = 2.5·10^4, α = 0.01/m) and 2.3% of its values outside the support, so it
+fails for sure.  The zoo runs each mutant at the n that catches it (see parity.suite.mutants).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import parity
+from parity.suite import mutants, references, runner
+from parity.suite.cli import main
+from parity.suite.stats import GridCache, make_target
+
+pytest.importorskip("scipy")
+pytest.importorskip("rich")
+pytest.importorskip("matplotlib")
+
+REDUCED = [
+    "he_normal/conv2d/float32",
+    "glorot_uniform/dense/float32",
+    "lecun_untruncated_normal/tiny/float32",
+    "he_uniform/bias/float32",
+    "truncated_normal/dense/float64",
+    "random_normal/dense/float32",
+    "orthogonal/lstm_recurrent/float32",
+]
+N = 50_000
+
+
+@pytest.fixture(scope="module")
+def keras_source():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("keras")
+    return references.KerasSource()
+
+
+def _wrong_he_normal():
+    import torch
+
+    return runner.InitSpec(
+        "kaiming_as_he_normal", torch.nn.init.kaiming_normal_, "he_normal", ("conv2d",)
+    )
+
+
+# --------------------------------------------------------------------------- the matrix
+
+
+def test_default_matrix():
+    cases = runner.build_cases(devices=["cpu"])
+    names = [case.name for case in cases]
+    assert len(names) == len(set(names)) == 2 * (9 * 8 + 3 + 3)
+    nine = {f"{f}_{form}" for f in ("glorot", "he", "lecun") for form in parity.initializers.FORMS}
+    others = {"random_normal", "random_uniform", "truncated_normal", "orthogonal"}
+    assert {case.spec.name for case in cases} == nine | others
+    every = runner.build_cases(dtypes=list(runner.DTYPES), devices=["cpu"])
+    assert not [c for c in every if c.spec.name == "orthogonal" and c.dtype_name == "bfloat16"]
+    for case in cases:  # both layouts describe the same law
+        law = parity.describe(case.spec.identifier, case.shape)
+        keras_law = parity.describe(case.spec.identifier, case.keras_shape, layout="keras")
+        assert runner._same_law(law, keras_law), case.name
+
+
+def test_case_selection_and_errors():
+    selected = runner.build_cases(["he_normal", "*/conv3d/float64"], devices=["cpu"])
+    assert {c.name for c in selected} >= {
+        "he_normal/tiny/float32/cpu",
+        "glorot_uniform/conv3d/float64/cpu",
+    }
+    assert all(c.spec.name == "he_normal" or c.shape_name == "conv3d" for c in selected)
+    with pytest.raises(ValueError, match="no case matches"):
+        runner.build_cases(["nothing_like_this"])
+    with pytest.raises(ValueError, match="valid dtypes"):
+        runner.build_cases(dtypes=["float8"])
+    with pytest.raises(ValueError, match="valid devices"):
+        runner.build_cases(devices=["tpu"])
+
+
+# --------------------------------------------------------------------------- live TF
+
+
+def test_reduced_matrix_against_live_tensorflow(keras_source):
+    cases = runner.build_cases(REDUCED, devices=runner.default_devices())
+    outcome = runner.run(cases, n=N, sources=[keras_source], max_calls=2_000)
+    assert outcome.passed, [c.name for c in outcome.cases if not c.passed]
+    for case in outcome.cases:
+        assert not case.errors
+        sides = {(t.test, t.side) for t in case.tests}
+        assert ("ks_two_sample", keras_source.name) in sides
+        assert ("ks_exact", keras_source.name) in sides  # TF itself matches the exact target
+        reference = case.references[keras_source.name]
+        assert reference.outside == 0
+        expected = min(N, 2_000 * int(np.prod(case.keras_shape)))
+        assert expected <= reference.n < expected + np.prod(case.keras_shape)
+    orthogonal = next(c for c in outcome.cases if c.initializer == "orthogonal")
+    assert orthogonal.references[keras_source.name].orthogonality_error < 1e-5
+    assert outcome.family_size == 5 * len(cases)
+
+
+def test_graph_loop_draws_what_eager_calls_draw(keras_source):
+    """The tf.function loop is only faster: same Keras calls, same values (the eager path is
+    the one other backends use)."""
+    shape = (3, 3, 8, 16)
+    for identifier in ("he_normal", "orthogonal"):
+        graph = keras_source._graph_draw(keras_source.initializer(identifier, 5), shape, "float32")
+        eager = keras_source._eager_draw(keras_source.initializer(identifier, 5), shape, "float32")
+        np.testing.assert_array_equal(graph(4), eager(4))
+
+
+def test_live_tensorflow_flags_a_wrong_port(keras_source):
+    case = runner.Case(_wrong_he_normal(), "conv2d", runner.DTYPES["float32"], "cpu")
+    outcome = runner.run([case], n=N, sources=[keras_source])
+    result = outcome.cases[0]
+    assert not outcome.passed
+    two_sample = next(t for t in result.tests if t.test == "ks_two_sample")
+    assert not two_sample.passed and two_sample.p_holm < 1e-6
+    assert next(c for c in result.checks if c.side == "torch").value > 0  # support
+
+
+def test_record_and_replay_round_trip(keras_source, tmp_path):
+    record = tmp_path / "tf.npz"
+    selection = ["--cases", "he_normal/conv2d/float32,orthogonal/dense/float64", "--n", "20000"]
+    assert main(["record", "--out", str(record), *selection]) == 0
+    replayed = references.RecordedSource(record)
+    assert replayed.name == f"{keras_source.name} (recorded)"
+    # The file holds exactly what the live source draws from the same seed.
+    for case in runner.build_cases(
+        ["he_normal/conv2d/float32", "orthogonal/dense/float64"], devices=["cpu"]
+    ):
+        key = references.reference_key(case.spec.identifier, case.keras_shape, case.dtype)
+        target = make_target(parity.describe(case.spec.identifier, case.shape), case.dtype)
+        seed = runner.case_seed(0, f"{keras_source.name}|{key}")
+        live = keras_source.summary(
+            case.spec.identifier, case.keras_shape, target, 20_000, seed=seed, max_calls=25_000
+        )
+        stored = replayed.summary(
+            case.spec.identifier, case.keras_shape, target, 0, seed=0, max_calls=0
+        )
+        assert np.array_equal(live.cum, stored.cum) and live.scalars() == stored.scalars()
+    # Replay in a process where TensorFlow and Keras cannot be imported.
+    blocker = (
+        "import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None; "
+        "from parity.suite.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    out = tmp_path / "report"
+    args = [
+        "--reference",
+        str(record),
+        *selection,
+        "--devices",
+        "cpu",
+        "--out",
+        str(out),
+        "--no-plots",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(Path(parity.__file__).parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-c", blocker, *args], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads((out / "report.json").read_text())
+    assert data["verdict"] == "PASS" and data["sources"] == [replayed.name]
+    assert all(c["references"] for c in data["cases"])
+    # Cases the file does not hold are a usage error, before anything runs.
+    assert (
+        main(["--reference", str(record), "--cases", "he_uniform/dense/float32", "--out", str(out)])
+        == 2
+    )
+
+
+def test_bad_reference_file(tmp_path):
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a record")
+    assert main(["--reference", str(junk), "--out", str(tmp_path)]) == 2
+    assert main(["--reference", str(tmp_path / "missing.npz"), "--out", str(tmp_path)]) == 2
+
+
+# --------------------------------------------------------------------------- mutants
+
+
+def test_mutant_zoo_is_caught_and_the_library_passes(tmp_path):
+    """Every mutant fails parity.check at its n; the library's initializer for the same
+    identifier and shape passes (each check at alpha / 16)."""
+    assert mutants.miss_probability(mutants.LEAK_N) < 1e-7
+    assert main(["--mutants", "--out", str(tmp_path), "--devices", "cpu"]) == 0
+    data = json.loads((tmp_path / "report.json").read_text())
+    rows = data["mutants"]
+    required = {
+        "torch_xavier_normal", "torch_kaiming_normal", "torch_trunc_normal_absolute",
+        "missing_0.8796_factor", "fan_avg_as_sum", "keras_fans_on_torch_shape",
+        "truncation_by_clamping", "keras_torch_backend_leak",
+    }  # fmt: skip
+    assert {row["name"] for row in rows} == required
+    for row in rows:
+        assert row["caught"] and row["library_passed"], row["name"]
+    leak = next(row for row in rows if row["name"] == "keras_torch_backend_leak")
+    assert leak["caught_by"] == ["support"]  # only the exact support check can see it
+    assert "Mutant zoo" in (tmp_path / "report.md").read_text()
+
+
+# --------------------------------------------------------------------------- report and CLI
+
+
+def test_exact_only_run_writes_the_report_and_fails_on_a_wrong_port(tmp_path, monkeypatch):
+    specs = runner.initializer_specs()
+    monkeypatch.setattr(runner, "initializer_specs", lambda: [*specs, _wrong_he_normal()])
+    out = tmp_path / "report"
+    argv = ["--exact-only", "--cases", "*/conv2d/float32", "--n", "20000", "--out", str(out)]
+    assert main([*argv, "--devices", "cpu"]) == 1
+    data = json.loads((out / "report.json").read_text())
+    assert data["verdict"] == "FAIL"
+    verdicts = {c["name"]: c["passed"] for c in data["cases"]}
+    assert verdicts.pop("kaiming_as_he_normal/conv2d/float32/cpu") is False
+    assert all(verdicts.values())
+    assert data["holm"]["family_size"] == 2 * len(data["cases"])
+    assert 0 < data["sensitivity"]["detectable_relative_std_error"]["truncated_normal"] < 0.05
+    text = (out / "report.md").read_text()
+    assert "## Failures" in text and "kaiming_as_he_normal" in text
+    assert (out / "he_normal.png").stat().st_size > 10_000
+
+
+def test_layers_section_through_the_hook(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    sample = types.SimpleNamespace
+    fake = types.ModuleType("parity.suite.layers")
+    fake.layer_samples = lambda n_target, seed: [
+        sample(name="Dense.kernel", torch=rng.uniform(-1, 1, 5000), keras=rng.uniform(-1, 1, 4000)),
+        sample(name="LSTM.bias", torch=rng.uniform(-1, 1, 5000), keras=rng.uniform(-1, 2, 4000)),
+    ]
+    monkeypatch.setitem(sys.modules, "parity.suite.layers", fake)
+    monkeypatch.setattr(parity.suite, "layers", fake, raising=False)
+    assert runner.layers_available()
+    out = tmp_path / "report"
+    argv = ["--exact-only", "--layers", "--cases", "he_normal/dense/float32", "--n", "20000"]
+    assert main([*argv, "--devices", "cpu", "--out", str(out), "--no-plots"]) == 1
+    data = json.loads((out / "report.json").read_text())
+    layers = {row["name"]: row for row in data["layers"]}
+    assert layers["Dense.kernel"]["passed"] and not layers["LSTM.bias"]["passed"]
+    assert "Keras layers vs torch layers" in (out / "report.md").read_text()
+
+
+def test_layers_without_the_module_is_a_clear_error(tmp_path, capsys):
+    if runner.layers_available():
+        pytest.skip("parity/suite/layers.py is installed")
+    assert main(["--layers", "--exact-only", "--out", str(tmp_path)]) == 2
+    assert "parity/suite/layers.py" in capsys.readouterr().out
+
+
+def test_cli_help_list_and_bad_arguments(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in (
+        "--cases",
+        "--n",
+        "--devices",
+        "--dtypes",
+        "--out",
+        "--seed",
+        "--alpha",
+        "--mutants",
+        "--reference",
+        "record",
+    ):
+        assert option in text
+    assert main(["--list", "--cases", "orthogonal", "--devices", "cpu"]) == 0
+    assert "orthogonal/dense/float32/cpu" in capsys.readouterr().out
+    for bad in (["--n", "many"], ["--n", "0"], ["--alpha", "2"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(bad)
+        assert exit_info.value.code == 2
+    assert main(["--dtypes", "float8", "--out", str(tmp_path)]) == 2
+    assert main(["--cases", "no_such_initializer", "--out", str(tmp_path)]) == 2
+
+
+def test_grid_cache_preload_is_used():
+    grid = np.linspace(-1.5, 1.5, 7)
+    cache = GridCache({"normal/8": grid})
+    target = make_target(parity.samplers.Normal(1.0, 2.0), grids=cache, grid_size=8)
+    assert np.array_equal(target.grid, 1.0 + 2.0 * grid)
