@@ -12,6 +12,7 @@ a bounded chunk at a time, and rounded to nearest: the exact distribution, round
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ def _fill_rounded_(tensor: torch.Tensor, draw_: Callable[[torch.Tensor], object]
     return tensor
 
 
+@functools.lru_cache(maxsize=512)  # small weights are initialized many times over
 def _inward(value: float, direction: float, dtype: torch.dtype) -> float:
     """The representable ``dtype`` value next to ``value`` (rounded to ``dtype``) towards
     ``direction``: the largest value strictly inside an open bound."""
