@@ -5,6 +5,7 @@
 >>> parity.he_normal_(conv.weight)   # Keras "he_normal": a TRUNCATED normal, Keras's fans
 """
 
+from parity import tf_random
 from parity.check import CheckResult, check
 from parity.fans import Layout, compute_fans, keras_shape
 from parity.initializers import (
@@ -79,6 +80,7 @@ __all__ = [
     "orthogonal_",
     "random_normal_",
     "random_uniform_",
+    "tf_random",
     "truncated_normal_",
     "variance_scaling_",
     "zeros_",

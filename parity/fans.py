@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import torch
 
 Layout = Literal["torch", "keras"]
 LAYOUTS: tuple[Layout, ...] = ("torch", "keras")
@@ -71,3 +74,12 @@ def keras_shape(torch_shape: Sequence[int]) -> tuple[int, ...]:
     if len(shape) < 2:
         return shape
     return (*shape[2:], shape[1], shape[0])
+
+
+def from_keras_layout(values: torch.Tensor) -> torch.Tensor:
+    """View a Keras-layout kernel ``(*k, in, out)`` as the torch weight ``(out, in, *k)``
+    (the inverse of :func:`keras_shape`); rank 0 and 1 are returned as they are."""
+    rank = values.dim()
+    if rank < 2:
+        return values
+    return values.permute(rank - 1, rank - 2, *range(rank - 2))

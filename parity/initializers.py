@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import torch
 
-from parity.fans import Layout, check_layout, compute_fans
+from parity.fans import Layout, check_layout, compute_fans, from_keras_layout, keras_shape
 from parity.samplers import (
     TRUNCATED_NORMAL_STD,
     Constant,
@@ -98,15 +97,41 @@ def _choice(name: str, value: Any, choices: Sequence[str]) -> Any:
     return value
 
 
+def _seed_pair(seed: Any, generator: torch.Generator | None) -> tuple[int, int] | None:
+    if seed is None:
+        return None
+    if generator is not None:
+        raise ValueError("give seed= (Keras's values) or generator= (a torch stream), not both")
+    from parity import tf_random  # only seeded calls pay for the Philox tables
+
+    return tf_random.keras_seed(seed)
+
+
 @torch.no_grad()
 def _fill_(
-    tensor: torch.Tensor, target: Distribution, generator: torch.Generator | None
+    tensor: torch.Tensor,
+    target: Distribution,
+    generator: torch.Generator | None,
+    seed: int | None = None,
+    layout: Layout = "torch",
 ) -> torch.Tensor:
-    """Fill a checked tensor from a target: the one place every initializer writes."""
+    """Fill a checked tensor from a target: the one place every initializer writes.
+
+    With a seed, the values are TensorFlow's for that seed, drawn in the Keras layout of the
+    weight and written into the torch layout."""
     _check_generator(generator)
+    seed_pair = _seed_pair(seed, generator)
+    check_layout(layout)
     if tensor.is_meta or tensor.numel() == 0:
         return tensor
-    return target.fill_(tensor, generator)
+    if seed_pair is None:
+        return target.fill_(tensor, generator)
+    if layout == "keras":
+        return tensor.copy_(
+            target.draw(tuple(tensor.shape), seed_pair, tensor.dtype, tensor.device)
+        )
+    values = target.draw(keras_shape(tensor.shape), seed_pair, tensor.dtype, tensor.device)
+    return tensor.copy_(from_keras_layout(values))
 
 
 # --------------------------------------------------------------------------- targets
@@ -191,6 +216,7 @@ def variance_scaling_(
     fan_in: int | None = None,
     fan_out: int | None = None,
     generator: torch.Generator | None = None,
+    seed: int | None = None,
 ) -> torch.Tensor:
     r"""Fill ``tensor`` the way Keras's ``VarianceScaling`` initializer does.
 
@@ -212,6 +238,9 @@ def variance_scaling_(
             ``"keras"`` ``(*k, in, out)``; see :func:`parity.compute_fans`.
         fan_in, fan_out: explicit fans, overriding those computed from the shape.
         generator: the ``torch.Generator`` to draw from.
+        seed: instead of a generator, Keras's int seed: the values are exactly those Keras 3
+            draws with that seed on the TensorFlow backend for the Keras kernel of this weight
+            (see :func:`parity.keras_shape`), permuted into the torch layout.
 
     Example:
         >>> w = torch.empty(256, 128)
@@ -221,7 +250,7 @@ def variance_scaling_(
     target = variance_scaling_target(
         tensor.shape, scale, mode, distribution, layout=layout, fan_in=fan_in, fan_out=fan_out
     )
-    return _fill_(tensor, target, generator)
+    return _fill_(tensor, target, generator, seed, layout)
 
 
 # The nine Keras named initializers: family → (scale, mode), form → distribution.
@@ -256,10 +285,11 @@ def _named_initializer(family: str, form: str) -> Callable[..., torch.Tensor]:
         fan_in: int | None = None,
         fan_out: int | None = None,
         generator: torch.Generator | None = None,
+        seed: int | None = None,
     ) -> torch.Tensor:
         return variance_scaling_(
             tensor, scale, mode, distribution,
-            layout=layout, fan_in=fan_in, fan_out=fan_out, generator=generator,
+            layout=layout, fan_in=fan_in, fan_out=fan_out, generator=generator, seed=seed,
         )  # fmt: skip
 
     name = f"{family}_{form}_"
@@ -279,6 +309,7 @@ def _named_initializer(family: str, form: str) -> Callable[..., torch.Tensor]:
         layout: ``"torch"`` (default, ``(out, in, *k)``) or ``"keras"`` (``(*k, in, out)``).
         fan_in, fan_out: explicit fans, overriding those computed from the shape.
         generator: the ``torch.Generator`` to draw from.
+        seed: instead of a generator, Keras's int seed: exactly Keras's values for it.
 
     Example:
         >>> conv = torch.nn.Conv2d(3, 64, 3)
@@ -311,6 +342,8 @@ def random_normal_(
     stddev: float = 0.05,
     *,
     generator: torch.Generator | None = None,
+    layout: Layout = "torch",
+    seed: int | None = None,
 ) -> torch.Tensor:
     """Fill ``tensor`` like ``keras.initializers.RandomNormal``: N(mean, stddev²), untruncated.
 
@@ -319,13 +352,17 @@ def random_normal_(
         mean: the mean (default 0).
         stddev: the standard deviation, >= 0 (default 0.05, Keras's).
         generator: the ``torch.Generator`` to draw from.
+        layout: with ``seed``, the layout Keras's values are mapped from: ``"torch"`` permutes
+            the Keras kernel ``(*k, in, out)`` into ``(out, in, *k)``; use ``"keras"`` for
+            weights stored as Keras stores them (e.g. ``nn.Embedding``).
+        seed: instead of a generator, Keras's int seed: exactly Keras's values for it.
 
     Example:
         >>> emb = torch.empty(1000, 64)
         >>> parity.random_normal_(emb, stddev=0.02)
     """
     _check_tensor(tensor)
-    return _fill_(tensor, _normal_target(mean, stddev), generator)
+    return _fill_(tensor, _normal_target(mean, stddev), generator, seed, layout)
 
 
 def random_uniform_(
@@ -334,6 +371,8 @@ def random_uniform_(
     maxval: float = 0.05,
     *,
     generator: torch.Generator | None = None,
+    layout: Layout = "torch",
+    seed: int | None = None,
 ) -> torch.Tensor:
     """Fill ``tensor`` like ``keras.initializers.RandomUniform``: U[minval, maxval).
 
@@ -341,13 +380,17 @@ def random_uniform_(
         tensor: the tensor to fill in place.
         minval, maxval: the bounds, ``minval <= maxval`` (default ±0.05, Keras's).
         generator: the ``torch.Generator`` to draw from.
+        layout: with ``seed``, the layout Keras's values are mapped from: ``"torch"`` permutes
+            the Keras kernel ``(*k, in, out)`` into ``(out, in, *k)``; use ``"keras"`` for
+            weights stored as Keras stores them (e.g. ``nn.Embedding``).
+        seed: instead of a generator, Keras's int seed: exactly Keras's values for it.
 
     Example:
         >>> emb = torch.nn.Embedding(1000, 64)
         >>> parity.random_uniform_(emb.weight)      # Keras Embedding's default
     """
     _check_tensor(tensor)
-    return _fill_(tensor, _uniform_target(minval, maxval), generator)
+    return _fill_(tensor, _uniform_target(minval, maxval), generator, seed, layout)
 
 
 def truncated_normal_(
@@ -356,6 +399,8 @@ def truncated_normal_(
     stddev: float = 0.05,
     *,
     generator: torch.Generator | None = None,
+    layout: Layout = "torch",
+    seed: int | None = None,
 ) -> torch.Tensor:
     """Fill ``tensor`` like ``keras.initializers.TruncatedNormal``: N(mean, stddev²) truncated
     to (mean - 2·stddev, mean + 2·stddev).
@@ -368,13 +413,17 @@ def truncated_normal_(
         mean: the mean (default 0).
         stddev: the pre-truncation standard deviation, > 0 (default 0.05, Keras's).
         generator: the ``torch.Generator`` to draw from.
+        layout: with ``seed``, the layout Keras's values are mapped from: ``"torch"`` permutes
+            the Keras kernel ``(*k, in, out)`` into ``(out, in, *k)``; use ``"keras"`` for
+            weights stored as Keras stores them (e.g. ``nn.Embedding``).
+        seed: instead of a generator, Keras's int seed: exactly Keras's values for it.
 
     Example:
         >>> w = torch.empty(768, 768)
         >>> parity.truncated_normal_(w, stddev=0.02)   # values in (-0.04, 0.04)
     """
     _check_tensor(tensor)
-    return _fill_(tensor, _truncated_target(mean, stddev), generator)
+    return _fill_(tensor, _truncated_target(mean, stddev), generator, seed, layout)
 
 
 def orthogonal_(
@@ -383,6 +432,7 @@ def orthogonal_(
     *,
     layout: Layout = "torch",
     generator: torch.Generator | None = None,
+    seed: int | None = None,
 ) -> torch.Tensor:
     """Fill ``tensor`` like ``keras.initializers.Orthogonal``: a Haar-random (semi-)orthogonal
     matrix times ``gain``.
@@ -398,13 +448,15 @@ def orthogonal_(
         gain: multiplicative factor (default 1).
         layout: ``"torch"`` (default) or ``"keras"``.
         generator: the ``torch.Generator`` to draw from.
+        seed: instead of a generator, Keras's int seed: Keras's values for it, up to the
+            rounding of torch's QR against TensorFlow's.
 
     Example:
         >>> lstm = torch.nn.LSTM(32, 64)
         >>> parity.orthogonal_(lstm.weight_hh_l0)       # (4*64, 64)
     """
     _check_tensor(tensor)
-    return _fill_(tensor, _orthogonal_target(tensor.shape, gain, layout), generator)
+    return _fill_(tensor, _orthogonal_target(tensor.shape, gain, layout), generator, seed, layout)
 
 
 def identity_(tensor: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
@@ -500,19 +552,19 @@ _ENTRIES |= {
         True,
     ),
     "random_normal": _Entry(
-        random_normal_, lambda shape, layout, **kw: _normal_target(**kw), ("mean", "stddev"), False
+        random_normal_, lambda shape, layout, **kw: _normal_target(**kw), ("mean", "stddev"), True
     ),
     "random_uniform": _Entry(
         random_uniform_,
         lambda shape, layout, **kw: _uniform_target(**kw),
         ("minval", "maxval"),
-        False,
+        True,
     ),
     "truncated_normal": _Entry(
         truncated_normal_,
         lambda shape, layout, **kw: _truncated_target(**kw),
         ("mean", "stddev"),
-        False,
+        True,
     ),
     "orthogonal": _Entry(
         orthogonal_,
@@ -558,7 +610,7 @@ _ALIASES = {
 }
 KERAS_IDENTIFIERS: tuple[str, ...] = tuple(sorted([*_ENTRIES, *_ALIASES]))
 # Config keys Keras serializes that do not change the distribution.
-_IGNORED_CONFIG_KEYS = {"seed", "dtype", "name"}
+_IGNORED_CONFIG_KEYS = {"dtype", "name"}
 
 
 def _canonical(name: str) -> str:
@@ -576,17 +628,23 @@ def _canonical(name: str) -> str:
 class Initializer:
     """A resolved Keras initializer: call it on a tensor, or ask for its target distribution.
 
-    Made by :func:`get`; ``Initializer("he_normal")(w)`` is ``he_normal_(w)``.
+    Made by :func:`get`; ``Initializer("he_normal")(w)`` is ``he_normal_(w)``, and
+    ``Initializer("he_normal", seed=42)(w)`` is ``he_normal_(w, seed=42)`` (Keras's values).
     """
 
     name: str
     config: Mapping[str, Any] = field(default_factory=dict)
     layout: Layout = "torch"
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", _canonical(self.name))
         check_layout(self.layout)
         entry = _ENTRIES[self.name]
+        if self.seed is not None:
+            if not entry.random:
+                raise ValueError(f"{self.name} is not random and takes no seed")
+            _seed_pair(self.seed, None)  # validate now
         unknown = set(self.config) - set(entry.params)
         if unknown:
             raise ValueError(
@@ -610,6 +668,7 @@ class Initializer:
             kwargs["layout"] = self.layout
         if entry.random:
             kwargs["generator"] = generator
+            kwargs["seed"] = self.seed
         else:
             _check_generator(generator)
         return entry.function(tensor, **kwargs)
@@ -622,12 +681,7 @@ def _from_config(identifier: Mapping[str, Any], layout: Layout) -> Initializer:
             "keras.initializers.serialize(...); got keys: " + ", ".join(map(str, identifier))
         )
     config = dict(identifier.get("config") or {})
-    if config.get("seed") is not None:
-        warnings.warn(
-            f"{identifier['class_name']} config has seed={config['seed']}: the values drawn "
-            "follow the same distribution but are not Keras's values for that seed",
-            stacklevel=3,
-        )
+    seed = config.pop("seed", None)
     axes = {key: config.pop(key) for key in ("input_axes", "output_axes") if key in config}
     if any(value is not None for value in axes.values()):
         raise ValueError(
@@ -636,7 +690,7 @@ def _from_config(identifier: Mapping[str, Any], layout: Layout) -> Initializer:
         )
     for key in _IGNORED_CONFIG_KEYS:
         config.pop(key, None)
-    return Initializer(str(identifier["class_name"]), config, layout)
+    return Initializer(str(identifier["class_name"]), config, layout, seed)
 
 
 def get(identifier: Any, *, layout: Layout = "torch") -> InitFn:
@@ -646,7 +700,8 @@ def get(identifier: Any, *, layout: Layout = "torch") -> InitFn:
     ``"uniform"``, ...), Keras class names (``"HeNormal"``), Keras 3 and tf-keras config dicts
     (``{"class_name": "VarianceScaling", "config": {...}}`` as ``keras.initializers.serialize``
     writes them) and callables (returned unchanged).  The result is called as
-    ``fn(tensor, *, generator=None)`` and returns the tensor.
+    ``fn(tensor, *, generator=None)`` and returns the tensor.  A config's ``seed`` is kept: the
+    initializer then draws Keras's values for that seed (see ``seed=`` on the initializers).
 
     Args:
         identifier: a string, a config dict or a callable.

@@ -1,8 +1,10 @@
 """Samplers: the exact distributions the initializers draw from, filled in place.
 
 Each distribution is a small frozen dataclass that knows its moments and support and fills a
-tensor with ``fill_(tensor, generator)``.  Initializers (``parity.initializers``) only decide
-*which* distribution a weight gets; this module decides *how* it is drawn.
+tensor with ``fill_(tensor, generator)``; the random ones also ``draw(shape, seed, dtype,
+device)`` the very values TensorFlow draws for a stateless seed pair (``parity.tf_random``).
+Initializers (``parity.initializers``) only decide *which* distribution a weight gets; this
+module decides *how* it is drawn.
 
 The truncated normal is drawn by inverting the normal CDF over the truncation interval
 (``sqrt(2) * erfinv(U(erf(-sqrt(2)), erf(sqrt(2))))``): one uniform per value, entirely in place,
@@ -18,6 +20,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
+
+Shape = tuple[int, ...]
+SeedPair = tuple[int, int]
+Device = torch.device | str
 
 # Std of a unit normal truncated to (-2, 2): Keras divides by it so the truncated draw has the
 # variance the untruncated one would have.
@@ -65,6 +71,10 @@ def _fill_rounded_(tensor: torch.Tensor, draw_: Callable[[torch.Tensor], object]
     return tensor
 
 
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 @functools.lru_cache(maxsize=512)  # small weights are initialized many times over
 def _inward(value: float, direction: float, dtype: torch.dtype) -> float:
     """The representable ``dtype`` value next to ``value`` (rounded to ``dtype``) towards
@@ -97,6 +107,13 @@ class Uniform:
             tensor, lambda t: t.uniform_(self.low, self.high, generator=generator)
         )
 
+    def draw(
+        self, shape: Shape, seed: SeedPair, dtype: torch.dtype, device: Device
+    ) -> torch.Tensor:
+        from parity import tf_random
+
+        return tf_random.uniform(shape, seed, dtype, device, minval=self.low, maxval=self.high)
+
 
 @dataclass(frozen=True)
 class Normal:
@@ -115,6 +132,13 @@ class Normal:
 
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         return _fill_rounded_(tensor, lambda t: t.normal_(self.mean, self.std, generator=generator))
+
+    def draw(
+        self, shape: Shape, seed: SeedPair, dtype: torch.dtype, device: Device
+    ) -> torch.Tensor:
+        from parity import tf_random
+
+        return tf_random.normal(shape, seed, dtype, device, mean=self.mean, stddev=self.std)
 
 
 @dataclass(frozen=True)
@@ -140,6 +164,15 @@ class TruncatedNormal:
 
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         return _fill_rounded_(tensor, lambda t: self._fill_wide_(t, generator))
+
+    def draw(
+        self, shape: Shape, seed: SeedPair, dtype: torch.dtype, device: Device
+    ) -> torch.Tensor:
+        from parity import tf_random
+
+        return tf_random.truncated_normal(
+            shape, seed, dtype, device, mean=self.mean, stddev=self.std
+        )
 
     def _fill_wide_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> None:
         low, high = self.support
@@ -177,19 +210,32 @@ class Orthogonal:
         return -abs(self.gain), abs(self.gain)
 
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        compute_dtype = torch.float64 if tensor.dtype == torch.float64 else torch.float32
-        tall = (max(self.rows, self.cols), min(self.rows, self.cols))
-        gaussian = torch.empty(tall, dtype=compute_dtype, device=tensor.device)
+        gaussian = torch.empty(self._tall, dtype=_compute_dtype(tensor.dtype), device=tensor.device)
         gaussian.normal_(generator=generator)
+        return tensor.copy_(self._orthogonalize(gaussian).reshape(tensor.shape))
+
+    def draw(
+        self, shape: Shape, seed: SeedPair, dtype: torch.dtype, device: Device
+    ) -> torch.Tensor:
+        """Keras's values for a Keras-layout ``shape`` (flattened as Keras flattens it), up to
+        the rounding of torch's QR against TensorFlow's."""
+        from parity import tf_random
+
+        keras = Orthogonal(math.prod(shape[:-1]), shape[-1], self.gain)
+        gaussian = tf_random.normal(keras._tall, seed, _compute_dtype(dtype), device)
+        return keras._orthogonalize(gaussian).reshape(shape).to(dtype)
+
+    @property
+    def _tall(self) -> tuple[int, int]:
+        return max(self.rows, self.cols), min(self.rows, self.cols)
+
+    def _orthogonalize(self, gaussian: torch.Tensor) -> torch.Tensor:
         q, r = torch.linalg.qr(gaussian)
         # sign(0) would zero a column; R's diagonal is almost surely nonzero, so pick +1 there.
-        signs = torch.where(r.diagonal() < 0, -1.0, 1.0).to(compute_dtype)
-        q.mul_(signs)
+        q.mul_(torch.where(r.diagonal() < 0, -1.0, 1.0).to(q.dtype))
         if self.rows < self.cols:
             q = q.T
-        if self.gain != 1.0:
-            q.mul_(self.gain)
-        return tensor.copy_(q.reshape(tensor.shape))
+        return q.mul_(self.gain) if self.gain != 1.0 else q
 
 
 @dataclass(frozen=True)

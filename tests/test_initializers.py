@@ -1,7 +1,6 @@
 """torch.nn.init conventions, bounds, dtypes, get(), and bad input."""
 
 import math
-import warnings
 
 import pytest
 import torch
@@ -233,12 +232,14 @@ def test_get_returns_callables_unchanged():
     assert parity.get(init) is init
 
 
-def test_get_seeded_config_warns():
-    with pytest.warns(UserWarning, match="not Keras's values for that seed"):
-        parity.get({"class_name": "HeNormal", "config": {"seed": 42}})
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        parity.get({"class_name": "HeNormal", "config": {"seed": None}})
+def test_get_keeps_a_config_seed():
+    init = parity.get({"class_name": "HeNormal", "config": {"seed": 42}})
+    assert init.seed == 42
+    assert torch.equal(init(torch.empty(6, 4)), parity.he_normal_(torch.empty(6, 4), seed=42))
+    unseeded = parity.get({"class_name": "HeNormal", "config": {"seed": None}})
+    assert unseeded.seed is None
+    with pytest.raises(ValueError, match="takes no seed"):
+        parity.get({"class_name": "Zeros", "config": {"seed": 1}})
 
 
 def test_get_against_keras_serialize():

@@ -1,0 +1,869 @@
+"""TensorFlow's stateless random streams, reproduced value for value in torch.
+
+:func:`uniform`, :func:`normal` and :func:`truncated_normal` return what
+``tf.random.stateless_uniform``, ``stateless_normal`` and ``stateless_truncated_normal`` return
+for the same shape, seed pair and dtype (TensorFlow on a Linux x86-64 CPU), on any torch device;
+:func:`keras_seed` turns a Keras initializer's int seed into that seed pair.  Everything is
+vectorized torch integer and float arithmetic.
+
+How TensorFlow draws, and so how this module draws:
+
+* **Philox4x32-10.**  A counter-based generator: a 128-bit counter and a 64-bit key go through
+  ten rounds of 32x32 -> 64-bit multiplies and xors and come out as four random 32-bit words
+  (a *block*).  Block ``i`` of a stream is the one at counter ``base + i``, so any block can be
+  computed directly, and all of them at once.
+* **Seed scrambling.**  The seed pair ``[s0, s1]`` (each sign-extended to 64 bits) is itself run
+  through one Philox block under a fixed key; that block gives the stream's key (words 0, 1) and
+  the high half of its base counter (words 2, 3; the low half is 0).
+* **Output groups.**  Values are filled in row-major order, one fixed-size group at a time: a
+  group of uniforms or normals is one block (4 float32 / float16 / bfloat16 values, 2 float64),
+  computed whole and cut at the end of the tensor.  Truncated-normal group ``g`` starts its own
+  stream at block ``256 g`` (``128 g`` for float64) and takes words from it until it has
+  accepted enough values.  So every value is a function of its flat index alone: the first
+  ``k`` values of a draw equal a size-``k`` draw from the same seed.
+* **Uniform.**  A float32 in ``[0, 1)`` is ``1.m - 1`` with the 23-bit mantissa ``m`` the low
+  bits of one word (10 bits for float16, 7 for bfloat16); a float64 takes 20 bits of one word
+  and all 32 of the next.
+* **Normal.**  Box-Muller on a pair of words: ``rho = sqrtf(-2 logf(max(u1, 1e-7)))``,
+  ``theta = (float)(2 pi u2)``, values ``(rho sinf(theta), rho cosf(theta))``.  TensorFlow calls
+  glibc's ``logf`` and ``sincosf``, which are not correctly rounded (they differ from the
+  correctly rounded result on 0.7% and 1.3% of these inputs); this module evaluates the float64
+  expressions those glibc routines evaluate, which reproduces them exactly on all 2^23 inputs
+  Box-Muller can give each.  float16 / bfloat16 normals are the float32 ones rounded; float64
+  normals take two float64 uniforms per pair and the C library's float64 ``log``, ``sin`` and
+  ``cos``, which this module reaches through numpy on the CPU (elsewhere it uses torch's, which
+  can differ in the last bits).
+* **Truncated normal.**  Box-Muller values from the group's stream, in order, each kept if
+  ``|z| < 2``, until the group is full; the rest of the last block is dropped.
+* **Scaling.**  ``u (maxval - minval) + minval`` and ``z stddev + mean``, with bounds, mean and
+  stddev first rounded to the dtype and every operation rounded to the dtype, as TensorFlow's
+  separate ops round.
+
+Example:
+    >>> w = tf_random.truncated_normal((3, 3, 16, 32), keras_seed(42), stddev=0.5)
+    >>> # == tf.random.stateless_truncated_normal((3, 3, 16, 32), seed=[42, 0], stddev=0.5)
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["keras_seed", "normal", "philox", "truncated_normal", "uniform"]
+
+# --------------------------------------------------------------------------- Philox4x32-10
+
+_MASK32 = 0xFFFFFFFF
+_MUL_A, _MUL_B = 0xD2511F53, 0xCD9E8D57  # round multipliers of counter words 0 and 2
+_BUMP_A, _BUMP_B = 0x9E3779B9, 0xBB67AE85  # added to the key words after every round
+_ROUNDS = 10
+_SCRAMBLE_KEY = (0x3EC8F720, 0x02461E29)  # the fixed key that turns a seed pair into a stream
+_RESERVED_SAMPLES = 256  # a truncated-normal group's share of its stream, in samples per value
+_INT64_RANGE = (-(1 << 63), 1 << 63)
+
+Word = int | torch.Tensor
+
+
+def _round_keys(key: tuple[int, int]) -> list[tuple[int, int]]:
+    """The key of each of the ten rounds."""
+    k0, k1 = key
+    keys = []
+    for _ in range(_ROUNDS):
+        keys.append((k0, k1))
+        k0, k1 = (k0 + _BUMP_A) & _MASK32, (k1 + _BUMP_B) & _MASK32
+    return keys
+
+
+def _high_xor(product: Word, word: Word, key: int) -> Word:
+    """``(high 32 bits of product) ^ word ^ key``, masked to 32 bits.
+
+    A product of two 32-bit values needs 64 bits, which an int64 tensor holds modulo 2^64:
+    the bits are right even where the signed value wraps, so ``>> 32`` then a mask is the
+    high word.
+    """
+    if isinstance(product, torch.Tensor):
+        out = product >> 32
+        out ^= word
+        out ^= key
+        return out.bitwise_and_(_MASK32)
+    if isinstance(word, torch.Tensor):
+        return (word ^ ((product >> 32) ^ key)).bitwise_and_(_MASK32)
+    return ((product >> 32) ^ word ^ key) & _MASK32
+
+
+def philox(counter: Sequence[Word], key: tuple[int, int]) -> list[Word]:
+    """Philox4x32-10: the block of four 32-bit words at ``counter`` under ``key``.
+
+    One round maps counter ``c`` under key ``k`` to ``(hi(B c2) ^ c1 ^ k0, lo(B c2),
+    hi(A c0) ^ c3 ^ k1, lo(A c0))`` with 64-bit products of the multipliers ``A = 0xD2511F53``,
+    ``B = 0xCD9E8D57``; the key grows by ``(0x9E3779B9, 0xBB67AE85)`` after each of the ten.
+
+    Args:
+        counter: the four 32-bit counter words, least significant first, each a Python int or
+            an int64 tensor of values in ``[0, 2^32)`` (tensors broadcast).
+        key: the two 32-bit key words.
+
+    Returns:
+        The four words, ints or int64 tensors of values in ``[0, 2^32)``.
+
+    Example:
+        >>> words = philox([torch.arange(8), 0, 0, 0], (1, 2))  # blocks 0..7 of one stream
+    """
+    c = list(counter)
+    for k0, k1 in _round_keys(key):
+        p0, p1 = c[0] * _MUL_A, c[2] * _MUL_B
+        # The low products (new words 1, 3) stay unmasked: only their low 32 bits are read.
+        c = [_high_xor(p1, c[1], k0), p1, _high_xor(p0, c[3], k1), p0]
+    return [w & _MASK32 if isinstance(w, int) else w.bitwise_and(_MASK32) for w in c]
+
+
+def _stream(seed: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The key and the high counter words of the stream TensorFlow derives from a seed pair."""
+    s0, s1 = (s & ((1 << 64) - 1) for s in seed)  # two's complement, 64 bits
+    words = philox([s0 & _MASK32, s0 >> 32, s1 & _MASK32, s1 >> 32], _SCRAMBLE_KEY)
+    return (words[0], words[1]), (words[2], words[3])
+
+
+class _Scratch:
+    """Named scratch buffers, reused from one chunk to the next (allocating fresh large tensors
+    for every step costs more than the arithmetic)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def __call__(self, name: str, dtype: torch.dtype, n: int) -> torch.Tensor:
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.dtype != dtype or buffer.numel() < n:
+            buffer = torch.empty(n, dtype=dtype, device=self.device)
+            self._buffers[name] = buffer
+        return buffer[:n]
+
+
+class _Philox:
+    """The blocks of one stream, computed in scratch buffers.
+
+    ``blocks(low, high)`` gives the four words of the blocks with 64-bit index
+    ``high 2^32 + low`` in the stream (``low`` an int64 tensor of values below 2^32, ``high``
+    an int); the words live in scratch buffers that the next call overwrites.
+    """
+
+    def __init__(self, seed: tuple[int, int], scratch: _Scratch) -> None:
+        key, self._counter_high = _stream(seed)
+        self._keys = _round_keys(key)
+        self._scratch = scratch
+
+    def blocks(self, low: torch.Tensor, high: int) -> list[torch.Tensor]:
+        n = low.numel()
+        free = [self._scratch(f"philox{i}", torch.int64, n) for i in range(6)]
+        (k0, k1), (k2, k3), *later_keys = self._keys
+        c2, c3 = self._counter_high
+        # Rounds 1 and 2 by hand: only counter word 0 varies, so half their products are scalars.
+        w3 = torch.mul(low, _MUL_A, out=free.pop())  # unmasked, as in philox()
+        p1 = c2 * _MUL_B
+        w0, w1 = ((p1 >> 32) ^ high ^ k0) & _MASK32, p1 & _MASK32
+        w2 = torch.bitwise_right_shift(w3, 32, out=free.pop())
+        w2.bitwise_xor_(c3 ^ k1).bitwise_and_(_MASK32)
+        p0 = w0 * _MUL_A
+        w1, old_w1 = torch.mul(w2, _MUL_B, out=free.pop()), w1
+        free.append(w2)
+        w0 = torch.bitwise_right_shift(w1, 32, out=free.pop())
+        w0.bitwise_xor_(old_w1 ^ k2).bitwise_and_(_MASK32)
+        w2 = w3.bitwise_xor_((p0 >> 32) ^ k3).bitwise_and_(_MASK32)
+        w3 = p0 & _MASK32
+        for k0, k1 in later_keys:
+            p0 = torch.mul(w0, _MUL_A, out=free.pop())
+            p1 = torch.mul(w2, _MUL_B, out=free.pop())
+            torch.bitwise_right_shift(p1, 32, out=w0).bitwise_xor_(w1)
+            w0.bitwise_xor_(k0).bitwise_and_(_MASK32)
+            torch.bitwise_right_shift(p0, 32, out=w2)
+            if isinstance(w3, int):
+                w2.bitwise_xor_(w3 ^ k1)
+            else:
+                w2.bitwise_xor_(w3).bitwise_xor_(k1)
+                free.append(w3)
+            w2.bitwise_and_(_MASK32)
+            free.append(w1)
+            w1, w3 = p1, p0
+        return [w0, w1.bitwise_and_(_MASK32), w2, w3.bitwise_and_(_MASK32)]
+
+
+# --------------------------------------------------------------------------- glibc's logf, sincosf
+#
+# Box-Muller gives logf one of 2^23 inputs (a 23-bit uniform, or 1e-7 in place of 0) and
+# sincosf one of 2^23 (2 pi times a 23-bit uniform, rounded to float32).  glibc 2.28 and later
+# computes both in float64 -- a table lookup and a short polynomial -- rounding once to
+# float32.  The code below evaluates the same float64 expressions in the same order, which
+# gives glibc's float32 results on every one of those inputs (checked exhaustively against
+# glibc 2.36 on x86-64, whose fused multiply-add builds give the same results there).
+# The table entries and polynomial coefficients below are numeric data of those float32 routines,
+# which glibc takes from Arm's optimized-routines (MIT OR Apache-2.0 WITH LLVM-exception).
+
+_LOG_EPSILON = float(np.float32(1.0e-7))  # TensorFlow's floor for u1 before the log
+_MANTISSA = 1 << 23
+_TWO_PI = 2.0 * math.pi  # float64, as TensorFlow's 2 * M_PI
+
+# logf writes x = 2^k z with z's float bits in [_LOG_OFF, 2 _LOG_OFF), splits that range into
+# 16 subintervals i, each with a point c, and computes log(x) = log1p(z/c - 1) + log(c) + k ln2
+# with 1/c and log(c) from a table and a cubic for log1p.
+_LOG_OFF = 0x3F330000
+_LOG_INV_C = [float.fromhex(h) for h in (
+    "0x1.661ec79f8f3bep+0", "0x1.571ed4aaf883dp+0", "0x1.49539f0f010bp+0",
+    "0x1.3c995b0b80385p+0", "0x1.30d190c8864a5p+0", "0x1.25e227b0b8eap+0",
+    "0x1.1bb4a4a1a343fp+0", "0x1.12358f08ae5bap+0", "0x1.0953f419900a7p+0", "0x1p+0",
+    "0x1.e608cfd9a47acp-1", "0x1.ca4b31f026aap-1", "0x1.b2036576afce6p-1",
+    "0x1.9c2d163a1aa2dp-1", "0x1.886e6037841edp-1", "0x1.767dcf5534862p-1",
+)]  # fmt: skip
+_LOG_C = [float.fromhex(h) for h in (
+    "-0x1.57bf7808caadep-2", "-0x1.2bef0a7c06ddbp-2", "-0x1.01eae7f513a67p-2",
+    "-0x1.b31d8a68224e9p-3", "-0x1.6574f0ac07758p-3", "-0x1.1aa2bc79c81p-3",
+    "-0x1.a4e76ce8c0e5ep-4", "-0x1.1973c5a611cccp-4", "-0x1.252f438e10c1ep-5", "0x0p+0",
+    "0x1.aa5aa5df25984p-5", "0x1.c5e53aa362eb4p-4", "0x1.526e57720db08p-3",
+    "0x1.bc2860d22477p-3", "0x1.1058bc8a07ee1p-2", "0x1.4043057b6ee09p-2",
+)]  # fmt: skip
+_LN2 = float.fromhex("0x1.62e42fefa39efp-1")
+_LOG1P_POLY = [float.fromhex(h) for h in (
+    "-0x1.00ea348b88334p-2", "0x1.5575b0be00b6ap-2", "-0x1.ffffef20a4123p-2",
+)]  # fmt: skip
+
+# The table is indexed by j = (bits(x) - _LOG_OFF) >> 19 = 16 k + i.  Its 1/c entries carry
+# the exact power of two 2^-(k + 23) that takes x 2^23 (the mantissa as a float) to z, which
+# changes no rounding; its log entries hold log(c) + k ln2 rounded as glibc rounds them.
+_LOG_SHIFT = 19
+
+
+def _log_index(bits: int) -> int:
+    return (bits - _LOG_OFF) >> _LOG_SHIFT
+
+
+_LOG_FIRST = _log_index(int(np.float32(_LOG_EPSILON).view(np.int32)))
+_LOG_ROWS = range(_LOG_FIRST, _log_index(0x3F7FFFFF) + 1)  # x in [1e-7, 1)
+_LOG_TABLE_INV_C = [_LOG_INV_C[j & 15] * 2.0 ** -((j >> 4) + 23) for j in _LOG_ROWS]
+_LOG_TABLE_LOG_C = [_LOG_C[j & 15] + float(j >> 4) * _LN2 for j in _LOG_ROWS]
+# Adding this to the bits of x 2^23 and shifting gives the row: (23 << 23) undoes the 2^23.
+_LOG_ROW_BIAS = -(23 << 23) - _LOG_OFF - (_LOG_FIRST << _LOG_SHIFT)
+
+# sincosf takes the quadrant n = round(x 2/pi) (from a 2^24-scaled product, truncated), reduces
+# r = x - n pi/2 and evaluates glibc's odd and even polynomials in r; the quadrant then swaps
+# and negates them.
+_HALF_PI_INV_2P24 = float.fromhex("0x1.45F306DC9C883p+23")
+_HALF_PI = float.fromhex("0x1.921FB54442D18p0")
+_COS_POLY = [1.0] + [float.fromhex(h) for h in (
+    "-0x1.ffffffd0c621cp-2", "0x1.55553e1068f19p-5", "-0x1.6c087e89a359dp-10",
+    "0x1.99343027bf8c3p-16",
+)]  # fmt: skip
+_SIN_POLY = [float.fromhex(h) for h in (
+    "-0x1.555545995a603p-3", "0x1.1107605230bc4p-7", "-0x1.994eb3774cf24p-13",
+)]  # fmt: skip
+
+
+class _Tables:
+    """The lookup tables as tensors on one device, made once per device."""
+
+    _made: dict[torch.device, _Tables] = {}  # noqa: RUF012
+
+    def __init__(self, device: torch.device) -> None:
+        self.log_inv_c = torch.tensor(_LOG_TABLE_INV_C, dtype=torch.float64, device=device)
+        self.log_c = torch.tensor(_LOG_TABLE_LOG_C, dtype=torch.float64, device=device)
+        # For truncated normals, by the pattern of kept values among the 2k candidates of two
+        # blocks (bit j: candidate j kept): the positions of the first k kept ones, and whether
+        # there are k.  k = 4 values per block (float32) or 2 (float64).
+        self.pick: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        for k in (2, 4):
+            kept = [[j for j in range(2 * k) if pattern >> j & 1] for pattern in range(4**k)]
+            positions = [(found + [0] * k)[:k] for found in kept]
+            self.pick[k] = (
+                torch.tensor(positions, dtype=torch.int64, device=device).t().contiguous(),
+                torch.tensor([len(found) >= k for found in kept], device=device),
+            )
+        self.bits = {
+            k: torch.tensor([[1 << j] for j in range(2 * k)], dtype=torch.int32, device=device)
+            for k in (2, 4)
+        }
+
+    @classmethod
+    def on(cls, device: torch.device) -> _Tables:
+        if device not in cls._made:
+            cls._made[device] = cls(device)
+        return cls._made[device]
+
+
+def _sqrt_(values: torch.Tensor) -> torch.Tensor:
+    """Correctly rounded square root, in place.  torch's CPU sqrt is not correctly rounded on
+    every build (it can be an ulp off); numpy's is the hardware's, and so is CUDA's."""
+    if values.device.type == "cpu":
+        array = values.numpy()
+        np.sqrt(array, out=array)
+        return values
+    return values.sqrt_()
+
+
+def _radius(m: torch.Tensor, scratch: _Scratch) -> torch.Tensor:
+    """float32 ``sqrtf(-2 logf(max(m 2^-23, 1e-7)))`` for 23-bit int32 mantissas ``m``, with
+    glibc's ``logf``, in a scratch buffer."""
+    n, tables = m.numel(), _Tables.on(m.device)
+    x = scratch("f32a", torch.float32, n).copy_(m).clamp_(min=_LOG_EPSILON * _MANTISSA)
+    row = torch.add(x.view(torch.int32), _LOG_ROW_BIAS, out=scratch("i32c", torch.int32, n))
+    row.bitwise_right_shift_(_LOG_SHIFT)
+    lookup = scratch("f64b", torch.float64, n)
+    r = scratch("f64a", torch.float64, n).copy_(x)  # x 2^23, exact
+    r.mul_(torch.index_select(tables.log_inv_c, 0, row, out=lookup)).sub_(1.0)  # z/c - 1
+    r2 = torch.mul(r, r, out=scratch("f64c", torch.float64, n))
+    y = torch.mul(r, _LOG1P_POLY[1], out=scratch("f64d", torch.float64, n)).add_(_LOG1P_POLY[2])
+    y.add_(torch.mul(r2, _LOG1P_POLY[0], out=scratch("f64e", torch.float64, n)))
+    y.mul_(r2).add_(r.add_(torch.index_select(tables.log_c, 0, row, out=lookup)))
+    # logf's float32 result times -2 (exact), then sqrtf.
+    return _sqrt_(scratch("radius", torch.float32, n).copy_(y).mul_(-2.0))
+
+
+def _sincos(m: torch.Tensor, scratch: _Scratch) -> tuple[torch.Tensor, torch.Tensor]:
+    """float32 ``sincosf((float)(2 pi m 2^-23))`` for 23-bit int32 mantissas ``m``, as glibc
+    computes it, in scratch buffers."""
+    n = m.numel()
+    f64 = [scratch(f"f64{c}", torch.float64, n) for c in "abcde"]
+    f32 = [scratch(f"f32{c}", torch.float32, n) for c in "abcdefg"]
+    x = f64[0].copy_(m).mul_(_TWO_PI / _MANTISSA)
+    x.copy_(f32[0].copy_(x))  # the angle, rounded to float32
+    # Quadrant n = round(x 2/pi) (glibc truncates x 2/pi 2^24, adds 2^23, shifts by 24), and
+    # r = x - n pi/2 with n pi/2 rounded.
+    quadrant = torch.mul(x, _HALF_PI_INV_2P24 * 2.0**-24, out=f64[1]).add_(0.5).floor_()
+    n_f32 = f32[1].copy_(quadrant)
+    x.sub_(quadrant.mul_(_HALF_PI))  # n pi/2 rounded, then subtracted
+    x2 = torch.mul(x, x, out=f64[1])
+    x3 = torch.mul(x2, x, out=f64[2])
+    s = torch.mul(x3, _SIN_POLY[0], out=f64[3]).add_(x)
+    s1 = torch.mul(x2, _SIN_POLY[2], out=f64[4]).add_(_SIN_POLY[1])
+    s.add_(s1.mul_(x3.mul_(x2)))  # + x^5 (s2 + x^2 s3)
+    x4 = torch.mul(x2, x2, out=x3)
+    c = torch.mul(x2, _COS_POLY[1], out=x).add_(_COS_POLY[0])
+    c.add_(torch.mul(x4, _COS_POLY[2], out=s1))
+    c2 = torch.mul(x2, _COS_POLY[4], out=s1).add_(_COS_POLY[3])
+    c.add_(c2.mul_(x4.mul_(x2)))  # + x^6 (c3 + x^2 c4)
+    poly_s, poly_c = f32[0].copy_(s), f32[2].copy_(c)
+    # Quadrant n turns (poly_s, poly_c) by n quarter turns: sin = s a + c b, cos = c a - s b
+    # with (a, b) = (cos, sin)(n pi/2) = (|n - 2| - 1, (n odd) (2 - n)) for n in 0..4.  One of
+    # a, b is 0 and the other +-1, so these sums are exact.
+    a = torch.sub(n_f32, 2.0, out=f32[3]).abs_().sub_(1.0)
+    odd = torch.mul(n_f32, 0.5, out=f32[4]).floor_().mul_(-2.0).add_(n_f32)
+    b = torch.sub(2.0, n_f32, out=n_f32).mul_(odd)
+    term = torch.mul(poly_c, b, out=odd)
+    sin = torch.mul(poly_s, a, out=f32[5]).add_(term)
+    torch.mul(poly_s, b, out=term)
+    cos = torch.mul(poly_c, a, out=f32[6]).sub_(term)
+    return sin, cos
+
+
+# --------------------------------------------------------------------------- blocks to values
+#
+# Each function turns the four words of G blocks into the values those blocks give, written
+# into ``planes`` of shape (values per block, G): plane i holds value i of every block.
+
+_CHUNK = 1 << 17  # blocks (or truncated-normal groups) per step; a power of two below 2^24
+_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_UNIFORM_BITS = {torch.float16: 10, torch.bfloat16: 7, torch.float32: 23}
+
+Transform = Callable[[list[torch.Tensor], torch.Tensor, _Scratch], None]
+
+
+def _per_block(dtype: torch.dtype) -> int:
+    return 2 if dtype == torch.float64 else 4
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float16 / bfloat16 normals are float32 normals rounded (TensorFlow's route)."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _uniform_f64(high: torch.Tensor, low: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """The float64 in [0, 1) with 20 bits of ``high`` above the 32 of ``low``."""
+    bits = torch.bitwise_and(high, 0xFFFFF).bitwise_left_shift_(32).bitwise_or_(low)
+    return out.copy_(bits).mul_(2.0**-52)
+
+
+def _uniform_planes(words: list[torch.Tensor], planes: torch.Tensor, scratch: _Scratch) -> None:
+    if planes.dtype == torch.float64:
+        for i in range(2):
+            _uniform_f64(words[2 * i], words[2 * i + 1], planes[i])
+        return
+    bits = _UNIFORM_BITS[planes.dtype]  # 1.m - 1 == m 2^-bits, exactly
+    for i in range(4):
+        planes[i].copy_(words[i].bitwise_and_((1 << bits) - 1)).mul_(2.0**-bits)
+
+
+def _normal_planes(words: list[torch.Tensor], planes: torch.Tensor, scratch: _Scratch) -> None:
+    if planes.dtype == torch.float64:
+        _normal_planes_f64(words, planes, scratch)
+        return
+    # Pairs (w0, w1) and (w2, w3) side by side: (2, G) mantissas for the radius and the angle.
+    g = words[0].numel()
+    radial = scratch("i32a", torch.int32, 2 * g).view(2, g)
+    angular = scratch("i32b", torch.int32, 2 * g).view(2, g)
+    for i in range(2):
+        radial[i].copy_(words[2 * i])  # int64 to int32 keeps the low 32 bits
+        angular[i].copy_(words[2 * i + 1])
+    radius = _radius(radial.bitwise_and_(0x7FFFFF).view(-1), scratch).view(2, g)
+    sin, cos = _sincos(angular.bitwise_and_(0x7FFFFF).view(-1), scratch)
+    pairs = planes.view(2, 2, g)  # [pair, sin or cos, block]
+    torch.mul(sin.view(2, g), radius, out=pairs[:, 0])
+    torch.mul(cos.view(2, g), radius, out=pairs[:, 1])
+
+
+def _normal_planes_f64(words: list[torch.Tensor], planes: torch.Tensor, scratch: _Scratch) -> None:
+    """float64 Box-Muller: one pair per block, two float64 uniforms per pair.
+
+    TensorFlow calls the C library's float64 ``log``, ``sqrt`` and ``sincos``.  On the CPU this
+    calls numpy's float64 ``log``, ``sqrt``, ``sin`` and ``cos``, which are the C library's
+    (where numpy has no SIMD versions of them, as on x86-64 without AVX-512); elsewhere torch's.
+    """
+    n = words[0].numel()
+    u = _uniform_f64(words[0], words[1], scratch("f64a", torch.float64, n)).clamp_(min=1e-7)
+    angle = _uniform_f64(words[2], words[3], scratch("f64b", torch.float64, n)).mul_(_TWO_PI)
+    if u.device.type == "cpu":
+        radius, theta = u.numpy(), angle.numpy()
+        np.log(radius, out=radius)
+        radius *= -2.0
+        np.sqrt(radius, out=radius)
+        np.sin(theta, out=planes[0].numpy())
+        np.cos(theta, out=theta)
+    else:
+        u.log_().mul_(-2.0).sqrt_()
+        torch.sin(angle, out=planes[0])
+        angle.cos_()
+    planes[0].mul_(u)
+    torch.mul(angle, u, out=planes[1])
+
+
+# --------------------------------------------------------------------------- filling tensors
+
+
+def _map_chunks(
+    seed: tuple[int, int],
+    device: torch.device,
+    count: int,
+    work: Callable[[_Philox, _Scratch, int, int], Any],
+) -> list[Any]:
+    """``[work(stream, scratch, start, stop) for each chunk start..stop-1 of range(count)]``.
+
+    On the CPU the chunks go to ``torch.get_num_threads()`` worker threads, each running its
+    torch ops single-threaded: thousands of small ops each split over all cores would wait on
+    one another (and on anything else running) at every op, while whole chunks per thread
+    only share the work queue.
+    """
+    starts = range(0, count, _CHUNK)
+    threads = torch.get_num_threads() if device.type == "cpu" else 1
+    if min(threads, len(starts)) <= 1:
+        scratch = _Scratch(device)
+        stream = _Philox(seed, scratch)
+        return [work(stream, scratch, s, min(count, s + _CHUNK)) for s in starts]
+    results: list[Any] = [None] * len(starts)
+    errors: list[BaseException] = []
+    queue = iter(enumerate(starts))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        torch.set_num_threads(1)
+        try:
+            scratch = _Scratch(device)
+            stream = _Philox(seed, scratch)
+            while not errors:
+                with lock:
+                    item = next(queue, None)
+                if item is None:
+                    return
+                results[item[0]] = work(stream, scratch, item[1], min(count, item[1] + _CHUNK))
+        except BaseException as error:  # raised again in the calling thread
+            errors.append(error)
+        finally:
+            torch.set_num_threads(threads)  # the setting new threads start from
+
+    pool = [threading.Thread(target=worker) for _ in range(min(threads, len(starts)))]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def _fill_fixed(out: torch.Tensor, seed: tuple[int, int], transform: Transform) -> None:
+    """Fill flat ``out`` with the groups of a fixed-count distribution, one block per group."""
+    per_block = _per_block(out.dtype)
+    full = out.numel() // per_block
+    body = out[: full * per_block].view(full, per_block)
+
+    def chunk(stream: _Philox, scratch: _Scratch, start: int, stop: int) -> None:
+        planes = scratch("planes", out.dtype, per_block * (stop - start)).view(per_block, -1)
+        transform(stream.blocks(_block_range(start, stop, scratch), start >> 32), planes, scratch)
+        body[start:stop].copy_(planes.t())
+
+    _map_chunks(seed, out.device, full, chunk)
+    tail = out.numel() - full * per_block
+    if tail:  # the last group is computed whole and cut
+        scratch = _Scratch(out.device)
+        planes = scratch("planes", out.dtype, per_block).view(per_block, 1)
+        words = _Philox(seed, scratch).blocks(_block_range(full, full + 1, scratch), full >> 32)
+        transform(words, planes, scratch)
+        out[full * per_block :].copy_(planes[:tail, 0])
+
+
+def _block_range(start: int, stop: int, scratch: _Scratch) -> torch.Tensor:
+    """The low 32 bits of start..stop-1, where no multiple of 2^32 lies strictly inside."""
+    low = start & _MASK32
+    return torch.arange(low, low + stop - start, out=scratch("low", torch.int64, stop - start))
+
+
+def _fill_truncated(out: torch.Tensor, seed: tuple[int, int]) -> None:
+    """Fill flat ``out`` (float32 or float64) with TensorFlow's truncated normal groups.
+
+    Every group first takes the first block of its stream; 83% (float32) or 91% (float64) of
+    groups keep all of that block's values.  The others then take their second block, and the
+    few still short of values go on, a block at a time.
+    """
+    per_group = _per_block(out.dtype)
+    stride = _RESERVED_SAMPLES * per_group // 4  # blocks reserved per group
+    groups, full = -(-out.numel() // per_group), out.numel() // per_group
+
+    def first_block(stream: _Philox, scratch: _Scratch, start: int, stop: int) -> Any:
+        planes = scratch("planes", out.dtype, per_group * (stop - start)).view(per_group, -1)
+        first = _block_range(start, stop, scratch).mul_(stride).bitwise_and_(_MASK32)
+        _normal_planes(stream.blocks(first, (start * stride) >> 32), planes, scratch)
+        whole = min(stop, full) - start
+        out[start * per_group :][: whole * per_group].view(-1, per_group).copy_(
+            planes[:, :whole].t()
+        )
+        if stop > full:  # the last group is computed whole and cut
+            out[full * per_group :].copy_(planes[: out.numel() - full * per_group, -1])
+        magnitude = torch.abs(planes, out=scratch("abs", out.dtype, planes.numel()).view_as(planes))
+        rows = (magnitude.amax(dim=0) >= 2.0).nonzero().squeeze(1)
+        return rows + start, planes.index_select(1, rows)
+
+    parts = _map_chunks(seed, out.device, groups, first_block)
+    rows = torch.cat([rows for rows, _ in parts])
+    if not rows.numel():
+        return
+    first = torch.cat([values for _, values in parts], dim=1)
+    tables = _Tables.on(out.device)
+    positions, enough = tables.pick[per_group]
+
+    def second_block(stream: _Philox, scratch: _Scratch, start: int, stop: int) -> torch.Tensor:
+        # The candidates of the first two blocks, in stream order; a table maps the pattern of
+        # those inside (-2, 2) to the positions of the first per_group of them.
+        some = rows[start:stop]
+        candidates = torch.empty(2 * per_group, some.numel(), dtype=out.dtype, device=out.device)
+        candidates[:per_group] = first[:, start:stop]
+        _blocks_at(stream, some * stride + 1, candidates[per_group:], scratch)
+        pattern = ((candidates.abs() < 2.0) * tables.bits[per_group]).sum(dim=0)
+        chosen = torch.gather(candidates, 0, positions.index_select(1, pattern))
+        _write_groups(out, some, chosen.t())  # every row; those still short are redone below
+        return some[(~enough[pattern]).nonzero().squeeze(1)]
+
+    short = torch.cat(_map_chunks(seed, out.device, rows.numel(), second_block))
+    if short.numel():
+        scratch = _Scratch(out.device)
+        _refill(_Philox(seed, scratch), short, per_group, stride, out, scratch)
+
+
+def _write_groups(out: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -> None:
+    """``values`` (rows, values per group) into the groups ``rows`` (ascending) of flat
+    ``out``, the last group cut to the end of ``out``."""
+    per_group = values.shape[1]
+    full = out.numel() // per_group
+    if rows.numel() and int(rows[-1]) >= full:
+        out[full * per_group :].copy_(values[-1, : out.numel() - full * per_group])
+        rows, values = rows[:-1], values[:-1]
+    out[: full * per_group].view(full, per_group).index_copy_(0, rows, values)
+
+
+def _refill(
+    stream: _Philox,
+    rows: torch.Tensor,
+    per_group: int,
+    stride: int,
+    out: torch.Tensor,
+    scratch: _Scratch,
+) -> None:
+    """The groups ``rows`` (ascending) the general way: candidates from the group's stream,
+    a block at a time, each kept if inside (-2, 2), until the group is full."""
+    kept = torch.empty(rows.numel(), per_group + 1, dtype=out.dtype, device=out.device)
+    count = torch.zeros(rows.numel(), dtype=torch.int64, device=out.device)
+    active = torch.arange(rows.numel(), device=out.device)
+    step = 0
+    while active.numel():
+        candidates = torch.empty(per_group, active.numel(), dtype=out.dtype, device=out.device)
+        _blocks_at(stream, rows[active] * stride + step, candidates, scratch)
+        some_kept, some_count = kept[active], count[active]
+        _keep(candidates, some_kept, some_count)
+        kept[active], count[active] = some_kept, some_count
+        active = active[count[active] < per_group]
+        step += 1
+    _write_groups(out, rows, kept[:, :per_group])
+
+
+def _keep(candidates: torch.Tensor, kept: torch.Tensor, count: torch.Tensor) -> None:
+    """Append each row's candidates inside (-2, 2), in order, to ``kept`` (rows, values per
+    group + 1) after the ``count`` it holds, until it holds values per group; the extra last
+    column takes the values not kept."""
+    limit = kept.shape[1] - 1
+    for values in candidates:  # one candidate per row at a time, in stream order
+        inside = values.abs() < 2.0
+        slot = count.clamp(max=limit).masked_fill_(~inside, limit)
+        kept.scatter_(1, slot.unsqueeze(1), values.unsqueeze(1))
+        count += inside
+
+
+def _blocks_at(
+    stream: _Philox, index: torch.Tensor, planes: torch.Tensor, scratch: _Scratch
+) -> None:
+    """The normal values of the blocks at ascending 64-bit stream indices ``index``."""
+    per_block = planes.shape[0]
+    for start in range(0, index.numel(), _CHUNK):
+        part = index[start : start + _CHUNK]
+        values = scratch("planes", planes.dtype, per_block * part.numel()).view(per_block, -1)
+        lowest, highest = int(part[0]) >> 32, int(part[-1]) >> 32
+        if lowest == highest:
+            _normal_planes(stream.blocks(part & _MASK32, lowest), values, scratch)
+        else:  # blocks on both sides of a 2^32 line
+            for high in range(lowest, highest + 1):
+                inside = ((part >> 32) == high).nonzero().squeeze(1)
+                some = torch.empty(
+                    per_block, inside.numel(), dtype=planes.dtype, device=planes.device
+                )
+                _normal_planes(stream.blocks(part[inside] & _MASK32, high), some, scratch)
+                values[:, inside] = some
+        planes[:, start : start + part.numel()] = values
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def _check_shape(shape: Any) -> tuple[int, ...]:
+    if isinstance(shape, (int, torch.Tensor)) or not isinstance(shape, Sequence):
+        raise TypeError(f"shape must be a sequence of ints, got {shape!r}")
+    dims = []
+    for dim in shape:
+        if isinstance(dim, bool):
+            raise TypeError(f"shape must be a sequence of ints, got {shape!r}")
+        try:
+            dim = operator.index(dim)
+        except TypeError:
+            raise TypeError(f"shape must be a sequence of ints, got {shape!r}") from None
+        if dim < 0:
+            raise ValueError(f"shape must not have negative sizes, got {tuple(shape)}")
+        dims.append(dim)
+    return tuple(dims)
+
+
+def _check_seed(seed: Any) -> tuple[int, int]:
+    message = f"seed must be a pair of ints in the int64 range [-2**63, 2**63), got {seed!r}"
+    if isinstance(seed, (str, bytes)) or not isinstance(seed, Sequence) or len(seed) != 2:
+        raise TypeError(message)
+    pair = []
+    for s in seed:
+        if isinstance(s, bool):
+            raise TypeError(message)
+        try:
+            s = operator.index(s)
+        except TypeError:
+            raise TypeError(message) from None
+        if not _INT64_RANGE[0] <= s < _INT64_RANGE[1]:
+            raise ValueError(message)
+        pair.append(s)
+    return pair[0], pair[1]
+
+
+def _check_dtype(dtype: Any) -> torch.dtype:
+    if dtype not in _FLOAT_DTYPES:
+        raise TypeError(
+            f"dtype must be one of torch.float16, torch.bfloat16, torch.float32, "
+            f"torch.float64, got {dtype!r}"
+        )
+    return dtype
+
+
+def _real(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def _in_dtype(value: float, dtype: torch.dtype) -> float:
+    """``value`` rounded to ``dtype``, as TensorFlow converts a Python scalar to a tensor."""
+    return torch.tensor(value, dtype=torch.float64).to(dtype).item()
+
+
+def _scale_shift_(values: torch.Tensor, scale: float, shift: float) -> torch.Tensor:
+    """``values * scale + shift`` in the values' dtype, two roundings (TensorFlow's two ops).
+    Multiplying by 1 changes nothing; adding 0 turns -0 (a float16 value can round to it)
+    into +0, so it is always done."""
+    if scale != 1.0:
+        values.mul_(scale)
+    return values.add_(shift)
+
+
+def _draw(
+    shape: Any,
+    seed: Any,
+    dtype: torch.dtype,
+    device: Any,
+    fill: Callable[[torch.Tensor, tuple[int, int]], None],
+    scale: float,
+    shift: float,
+) -> torch.Tensor:
+    """Check the arguments, fill a flat tensor of the computing dtype and scale it in ``dtype``."""
+    dims, pair = _check_shape(shape), _check_seed(seed)
+    device = torch.device(device)
+    computing = dtype if fill is _fill_uniform else _compute_dtype(dtype)
+    with torch.no_grad():
+        values = torch.empty(math.prod(dims), dtype=computing, device=device)
+        if values.numel():
+            fill(values, pair)
+        return _scale_shift_(values.to(dtype), scale, shift).view(dims)
+
+
+def _fill_uniform(out: torch.Tensor, seed: tuple[int, int]) -> None:
+    _fill_fixed(out, seed, _uniform_planes)
+
+
+def _fill_normal(out: torch.Tensor, seed: tuple[int, int]) -> None:
+    _fill_fixed(out, seed, _normal_planes)
+
+
+def uniform(
+    shape: Sequence[int],
+    seed: Sequence[int],
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+    minval: float = 0.0,
+    maxval: float = 1.0,
+) -> torch.Tensor:
+    """``tf.random.stateless_uniform(shape, seed, minval, maxval, dtype)``, value for value.
+
+    ``u (maxval - minval) + minval`` with ``u`` uniform on ``[0, 1)`` on the dtype's grid
+    (``2^-23`` for float32, ``2^-52`` float64, ``2^-10`` float16, ``2^-7`` bfloat16), computed
+    in ``dtype`` as TensorFlow computes it.  Bit-exact on every element for every dtype.
+
+    Args:
+        shape: the output shape.
+        seed: the seed pair ``[s0, s1]``, ints in the int64 range.
+        dtype: torch.float32 (default), float64, float16 or bfloat16.
+        device: where to create the tensor.
+        minval, maxval: the bounds (finite; rounded to ``dtype`` first, as TensorFlow does).
+
+    Returns:
+        A new tensor of ``shape``.
+
+    Example:
+        >>> u = tf_random.uniform((2, 3), (1, 2), minval=-1.0, maxval=1.0)
+        >>> # == tf.random.stateless_uniform((2, 3), seed=[1, 2], minval=-1.0, maxval=1.0)
+    """
+    dtype = _check_dtype(dtype)
+    low, high = _in_dtype(_real("minval", minval), dtype), _in_dtype(_real("maxval", maxval), dtype)
+    # TensorFlow subtracts in the dtype.
+    width = (torch.tensor(high, dtype=dtype) - torch.tensor(low, dtype=dtype)).item()
+    return _draw(shape, seed, dtype, device, _fill_uniform, width, low)
+
+
+def normal(
+    shape: Sequence[int],
+    seed: Sequence[int],
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+    mean: float = 0.0,
+    stddev: float = 1.0,
+) -> torch.Tensor:
+    """``tf.random.stateless_normal(shape, seed, mean, stddev, dtype)``, value for value.
+
+    ``z stddev + mean`` with ``z`` from Box-Muller (module docstring), computed in ``dtype``.
+    float32 values match TensorFlow on a Linux x86-64 CPU bit for bit (float16 and bfloat16 are
+    those rounded); float64 values can differ from TensorFlow's in the last bit, where torch's
+    float64 ``log``, ``sin`` or ``cos`` differ from glibc's.
+
+    Args:
+        shape: the output shape.
+        seed: the seed pair ``[s0, s1]``, ints in the int64 range.
+        dtype: torch.float32 (default), float64, float16 or bfloat16.
+        device: where to create the tensor.
+        mean, stddev: finite; rounded to ``dtype`` first, as TensorFlow does.
+
+    Returns:
+        A new tensor of ``shape``.
+
+    Example:
+        >>> z = tf_random.normal((256, 128), (42, 0), stddev=0.05)
+        >>> # == tf.random.stateless_normal((256, 128), seed=[42, 0], stddev=0.05)
+    """
+    dtype = _check_dtype(dtype)
+    scale, shift = _in_dtype(_real("stddev", stddev), dtype), _in_dtype(_real("mean", mean), dtype)
+    return _draw(shape, seed, dtype, device, _fill_normal, scale, shift)
+
+
+def truncated_normal(
+    shape: Sequence[int],
+    seed: Sequence[int],
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+    mean: float = 0.0,
+    stddev: float = 1.0,
+) -> torch.Tensor:
+    """``tf.random.stateless_truncated_normal(shape, seed, mean, stddev, dtype)``, value for
+    value.
+
+    ``z stddev + mean`` with ``z`` a standard normal conditioned on ``|z| < 2`` by rejection
+    (module docstring), computed in ``dtype``; exactness as for :func:`normal`.
+
+    Args:
+        shape: the output shape.
+        seed: the seed pair ``[s0, s1]``, ints in the int64 range.
+        dtype: torch.float32 (default), float64, float16 or bfloat16.
+        device: where to create the tensor.
+        mean, stddev: finite; rounded to ``dtype`` first, as TensorFlow does.  ``stddev`` is
+            the standard deviation before truncation.
+
+    Returns:
+        A new tensor of ``shape``.
+
+    Example:
+        >>> w = tf_random.truncated_normal((3, 3, 16, 32), keras_seed(7), stddev=0.1)
+        >>> # == keras.initializers.TruncatedNormal(stddev=0.1, seed=7)((3, 3, 16, 32))
+    """
+    dtype = _check_dtype(dtype)
+    scale, shift = _in_dtype(_real("stddev", stddev), dtype), _in_dtype(_real("mean", mean), dtype)
+    return _draw(shape, seed, dtype, device, _fill_truncated, scale, shift)
+
+
+_KERAS_SEED_MODULUS = 2**31 - 2  # tf.int32.max - 1
+
+
+def keras_seed(seed: int) -> tuple[int, int]:
+    """The stateless seed pair Keras 3 (TensorFlow backend) draws with for an int ``seed``.
+
+    A Keras random initializer (or ``keras.random.*`` op) given ``seed=s`` calls the
+    ``tf.random.stateless_*`` op with the seed pair ``[s mod (2^31 - 2), 0]``: Keras makes the
+    int64 pair ``[s, 0]`` and folds it into int32 with a floor modulo by ``2^31 - 2``.  So
+    negative seeds map to positive ones, and ``s`` and ``s + 2147483646`` draw the same values.
+
+    Args:
+        seed: an int in the int64 range (Keras rejects others).
+
+    Returns:
+        ``(s0, s1)`` for :func:`uniform`, :func:`normal` and :func:`truncated_normal`.
+
+    Example:
+        >>> keras_seed(-5)
+        (2147483641, 0)
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {seed!r}")
+    if not _INT64_RANGE[0] <= seed < _INT64_RANGE[1]:
+        raise ValueError(f"seed must be in the int64 range [-2**63, 2**63), got {seed}")
+    return seed % _KERAS_SEED_MODULUS, 0

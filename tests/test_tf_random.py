@@ -1,0 +1,426 @@
+"""parity.tf_random: TensorFlow's stateless random streams, value for value.
+
+TensorFlow itself is the oracle wherever it is installed; without it the Philox core is checked
+against the published known-answer vectors, the glibc emulation against the C library (on
+glibc), and truncated-normal group handling against a literal word-by-word transcription.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import math
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import parity
+from parity import tf_random
+from parity.fans import compute_fans
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+SEEDS = [(42, 0), (-7, 3), (0, 0), (2**31 - 1, 2**40), (5, -(2**63)), (2**63 - 1, -1)]
+SHAPES = [(1,), (17,), (3, 5, 7), (1001,), (3, 3, 64, 63)]
+DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
+DISTRIBUTIONS = ["uniform", "normal", "truncated_normal"]
+INT = {torch.float64: torch.int64, torch.float32: torch.int32}
+INT.update({torch.float16: torch.int16, torch.bfloat16: torch.int16})
+
+
+def ulps(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Distance in units in the last place, through the ordered integer view of the floats."""
+    bits = torch.finfo(a.dtype).bits
+
+    def ordered(x: torch.Tensor) -> torch.Tensor:
+        i = x.contiguous().view(INT[x.dtype]).long()
+        return torch.where(i < 0, -(i & ((1 << (bits - 1)) - 1)), i)
+
+    return (ordered(a) - ordered(b)).abs()
+
+
+def reference(name: str, shape, seed, dtype, **kwargs) -> torch.Tensor:
+    tf = pytest.importorskip("tensorflow")
+    tf_dtype = {torch.float32: tf.float32, torch.float64: tf.float64}
+    tf_dtype.update({torch.float16: tf.float16, torch.bfloat16: tf.bfloat16})
+    op = getattr(tf.random, f"stateless_{name}")
+    values = op(shape, seed=list(seed), dtype=tf_dtype[dtype], **kwargs)
+    if dtype == torch.bfloat16:  # numpy has no bfloat16: compare the bits
+        return torch.from_numpy(tf.bitcast(values, tf.int16).numpy()).view(torch.bfloat16)
+    return torch.from_numpy(values.numpy())
+
+
+def compare(mine: torch.Tensor, theirs: torch.Tensor) -> tuple[int, int]:
+    """(number of elements not bit-identical, largest distance in ulps)."""
+    assert mine.shape == theirs.shape and mine.dtype == theirs.dtype
+    mine, theirs = mine.reshape(-1), theirs.reshape(-1)
+    different = int((mine.view(INT[mine.dtype]) != theirs.view(INT[theirs.dtype])).sum())
+    return different, int(ulps(mine, theirs).max()) if mine.numel() else 0
+
+
+# --------------------------------------------------------------------------- Philox
+
+
+def test_philox_known_answers():
+    # Random123's known-answer vectors for Philox4x32-10.
+    assert tf_random.philox([0, 0, 0, 0], (0, 0)) == [
+        0x6627E8D5,
+        0xE169C58D,
+        0xBC57AC4C,
+        0x9B00DBD8,
+    ]
+    assert tf_random.philox([0xFFFFFFFF] * 4, (0xFFFFFFFF, 0xFFFFFFFF)) == [
+        0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD,
+    ]  # fmt: skip
+    assert tf_random.philox(
+        [0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344], (0xA4093822, 0x299F31D0)
+    ) == [0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1]
+
+
+def test_philox_tensors_match_python_ints():
+    # int64 products wrap past 2^63 for these operands; the words must still be exact.
+    rng = np.random.default_rng(0)
+    counters = rng.integers(0, 2**32, size=(4, 512), dtype=np.uint64).astype(np.int64)
+    counters[:, :4] = [[0], [2**31], [2**32 - 1], [2**31 - 1]]
+    key = (0xDEADBEEF, 0xFFFFFFFF)
+    words = tf_random.philox([torch.from_numpy(c) for c in counters], key)
+    for i in range(0, 512, 37):
+        assert [int(w[i]) for w in words] == tf_random.philox([int(c[i]) for c in counters], key)
+
+
+@pytest.mark.parametrize("high", [0, 1, 2**31 + 5])
+def test_block_buffers_match_philox(high):
+    scratch = tf_random._Scratch(torch.device("cpu"))
+    stream = tf_random._Philox((123, -456), scratch)
+    key, (c2, c3) = tf_random._stream((123, -456))
+    low = torch.tensor([0, 1, 2**31, 2**32 - 1, 977])
+    got = stream.blocks(low, high)
+    assert all(
+        torch.equal(g, w)
+        for g, w in zip(got, tf_random.philox([low, high, c2, c3], key), strict=True)
+    )
+
+
+def test_seed_scrambling_matches_tensorflow():
+    tf = pytest.importorskip("tensorflow")
+    for seed in SEEDS:
+        key, counter = tf.raw_ops.StatelessRandomGetKeyCounter(seed=tf.constant(seed, tf.int64))
+        (k0, k1), (c2, c3) = tf_random._stream(seed)
+        assert int(key.numpy()[0]) & (2**64 - 1) == k0 | k1 << 32
+        assert [int(c) & (2**64 - 1) for c in counter.numpy()] == [0, c2 | c3 << 32]
+
+
+# --------------------------------------------------------------------------- glibc emulation
+
+
+def _libm():
+    if not sys.platform.startswith("linux") or ctypes.util.find_library("m") is None:
+        pytest.skip("needs the GNU C library")
+    libm = ctypes.CDLL(ctypes.util.find_library("m"))
+    if not hasattr(libm, "gnu_get_libc_version") and not hasattr(
+        ctypes.CDLL(None), "gnu_get_libc_version"
+    ):
+        pytest.skip("needs the GNU C library")
+    version = ctypes.CDLL(None).gnu_get_libc_version
+    version.restype = ctypes.c_char_p
+    if tuple(int(p) for p in version().decode().split(".")[:2]) < (2, 28):
+        pytest.skip("glibc before 2.28 has other logf / sincosf")
+    libm.logf.restype, libm.logf.argtypes = ctypes.c_float, [ctypes.c_float]
+    libm.sincosf.restype = None
+    libm.sincosf.argtypes = [ctypes.c_float] + [ctypes.POINTER(ctypes.c_float)] * 2
+    return libm
+
+
+MANTISSAS = torch.cat(
+    [
+        torch.arange(0, 400),  # 0 (-> 1e-7), the smallest inputs, sincosf's tiny-angle range
+        torch.tensor([1 << 20, (1 << 20) - 1, 3 << 20, (3 << 20) - 1, 5 << 20, (5 << 20) + 1]),
+        torch.tensor([7 << 20, (7 << 20) + 1, (1 << 22) - 1, 1 << 22, (1 << 23) - 1]),
+        torch.from_numpy(np.random.default_rng(1).integers(0, 1 << 23, 20000)),
+    ]
+).to(torch.int32)
+
+
+def test_radius_matches_glibc_logf():
+    libm = _libm()
+    scratch = tf_random._Scratch(torch.device("cpu"))
+    got = tf_random._radius(MANTISSAS, scratch).numpy()
+    u = np.maximum(MANTISSAS.numpy().astype(np.float32) * np.float32(2**-23), np.float32(1e-7))
+    logs = np.array([libm.logf(float(x)) for x in u], dtype=np.float32)
+    np.testing.assert_array_equal(got, np.sqrt(np.float32(-2.0) * logs))
+
+
+def test_sincos_matches_glibc_sincosf():
+    libm = _libm()
+    scratch = tf_random._Scratch(torch.device("cpu"))
+    sin, cos = tf_random._sincos(MANTISSAS, scratch)
+    angles = (2.0 * math.pi * (MANTISSAS.numpy() / 2.0**23)).astype(np.float32)
+    s, c = ctypes.c_float(), ctypes.c_float()
+    expected = []
+    for angle in angles:
+        libm.sincosf(float(angle), ctypes.byref(s), ctypes.byref(c))
+        expected.append((s.value, c.value))
+    expected = np.array(expected, dtype=np.float32)
+    np.testing.assert_array_equal(sin.numpy(), expected[:, 0])
+    np.testing.assert_array_equal(cos.numpy(), expected[:, 1])
+
+
+def test_quadrant_formula_is_glibcs_on_every_input():
+    # glibc: n = ((int)(x * 0x1.45F306DC9C883p+23) + 2^23) >> 24; here floor(x 2/pi + 1/2).
+    m = torch.arange(1 << 23, dtype=torch.float64)
+    x = (m * (2 * math.pi / 2**23)).float().double()
+    glibc = (torch.trunc(x * tf_random._HALF_PI_INV_2P24).long() + (1 << 23)) >> 24
+    here = (x * (tf_random._HALF_PI_INV_2P24 * 2**-24) + 0.5).floor().long()
+    assert torch.equal(glibc, here)
+
+
+# --------------------------------------------------------------------------- against TensorFlow
+
+
+@pytest.mark.parametrize("name", DISTRIBUTIONS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_matches_tensorflow(name, dtype):
+    for seed, shape in zip(SEEDS, [*SHAPES, SHAPES[1]], strict=True):
+        scale = (
+            {"minval": -0.3, "maxval": 0.7} if name == "uniform" else {"mean": -0.3, "stddev": 0.7}
+        )
+        for kwargs in ({}, scale):
+            different, worst = compare(
+                getattr(tf_random, name)(shape, seed, dtype, **kwargs),
+                reference(name, shape, seed, dtype, **kwargs),
+            )
+            if dtype == torch.float64 and name != "uniform":
+                # TensorFlow's float64 log / sin / cos are the C library's; numpy's on this CPU
+                # may be SIMD ones: allow a few ulps.
+                assert worst <= 4, (seed, shape, kwargs)
+            else:
+                assert different == 0, (seed, shape, kwargs, different, worst)
+
+
+@pytest.mark.parametrize("name", ["normal", "truncated_normal"])
+def test_float32_large_sample_matches_tensorflow(name):
+    # 2^22 values: every Box-Muller input class, many truncated-normal groups that need a
+    # second block and a few that need more.  Target: >= 99.999% identical, never > 1 ulp.
+    shape = (1 << 22) + 3
+    different, worst = compare(
+        getattr(tf_random, name)((shape,), (2**40 + 7, -3)),
+        reference(name, (shape,), (2**40 + 7, -3), torch.float32),
+    )
+    assert different <= shape // 100_000 and worst <= 1, (different, worst)
+    assert different == 0  # what glibc 2.28+ on x86-64 gives
+
+
+# --------------------------------------------------------------------------- structure
+
+
+def _box_muller_reference(x0: int, x1: int, libm) -> tuple[float, float]:
+    """TensorFlow's BoxMullerFloat, transcribed: float32 steps, glibc's logf and sincosf."""
+    u1 = max(np.float32((x0 & 0x7FFFFF) * 2.0**-23), np.float32(1e-7))
+    v1 = np.float32(2.0 * math.pi * float(np.float32((x1 & 0x7FFFFF) * 2.0**-23)))
+    u2 = np.sqrt(np.float32(-2.0) * np.float32(libm.logf(float(u1))))
+    s, c = ctypes.c_float(), ctypes.c_float()
+    libm.sincosf(float(v1), ctypes.byref(s), ctypes.byref(c))
+    return np.float32(s.value) * u2, np.float32(c.value) * u2
+
+
+def _truncated_group_reference(seed, group: int, libm) -> list[float]:
+    """Group ``group`` of a float32 truncated normal, word by word from its own stream."""
+    key, (c2, c3) = tf_random._stream(seed)
+    block, words, values = 256 * group, [], []
+    while len(values) < 4:
+        if len(words) < 2:
+            words += tf_random.philox([block & 0xFFFFFFFF, block >> 32, c2, c3], key)
+            block += 1
+        f0, f1 = _box_muller_reference(words.pop(0), words.pop(0), libm)
+        values += [f for f in (f0, f1) if abs(f) < 2.0]
+    return values[:4]
+
+
+def test_truncated_groups_that_need_several_blocks():
+    """Groups whose first two blocks hold fewer than 4 values inside (-2, 2) take the slow
+    path; find some and check them against the word-by-word transcription."""
+    libm = _libm()
+    seed, groups = (9, 9), 1 << 18
+    values = tf_random.truncated_normal((4 * groups,), seed).view(groups, 4)
+    scratch = tf_random._Scratch(torch.device("cpu"))
+    stream = tf_random._Philox(seed, scratch)
+    rows = torch.arange(groups)
+    rejected = torch.zeros(groups, dtype=torch.int64)
+    for step in range(2):  # the number of candidates outside (-2, 2) in blocks 0 and 1
+        planes = torch.empty(4, groups)
+        tf_random._blocks_at(stream, rows * 256 + step, planes, scratch)
+        rejected += (planes.abs() >= 2.0).sum(dim=0)
+    slow = (rejected >= 5).nonzero().squeeze(1).tolist()
+    assert slow, "no group needing a third block in this sample"
+    for group in [*slow[:3], 0, 1, groups - 1]:
+        expected = _truncated_group_reference(seed, group, libm)
+        assert values[group].tolist() == [float(v) for v in expected], group
+
+
+def test_blocks_across_a_2_to_the_32_line():
+    scratch = tf_random._Scratch(torch.device("cpu"))
+    stream = tf_random._Philox((1, 2), scratch)
+    index = torch.tensor([2**32 - 3, 2**32 - 1, 2**32, 2**32 + 5, 3 * 2**32 + 1])
+    planes = torch.empty(4, index.numel())
+    tf_random._blocks_at(stream, index, planes, scratch)
+    for i, block in enumerate(index.tolist()):
+        one = torch.empty(4, 1)
+        words = stream.blocks(torch.tensor([block & 0xFFFFFFFF]), block >> 32)
+        tf_random._normal_planes(words, one, scratch)
+        assert torch.equal(planes[:, i], one[:, 0])
+
+
+@pytest.mark.parametrize("name", DISTRIBUTIONS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_prefix_stable(name, dtype):
+    draw = getattr(tf_random, name)
+    whole = draw((4099,), (3, 4), dtype)
+    for k in (1, 2, 3, 5, 4098):
+        assert torch.equal(draw((k,), (3, 4), dtype), whole[:k])
+    assert torch.equal(draw((37, 3), (3, 4), dtype).view(-1), whole[:111])
+
+
+def test_output_properties():
+    for name in DISTRIBUTIONS:
+        for dtype in DTYPES:
+            x = getattr(tf_random, name)((2, 0, 3), (1, 1), dtype)
+            assert x.shape == (2, 0, 3) and x.dtype == dtype
+            y = getattr(tf_random, name)([5, 6], (1, 1), dtype)
+            assert y.shape == (5, 6) and y.dtype == dtype and y.is_contiguous()
+    t = tf_random.truncated_normal((100_000,), (8, 8), mean=1.0, stddev=0.5)
+    assert float(t.min()) > 0.0 and float(t.max()) < 2.0
+    u = tf_random.uniform((100_000,), (8, 8), torch.float64, minval=-2.0, maxval=3.0)
+    assert float(u.min()) >= -2.0 and float(u.max()) < 3.0
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(TypeError, match="shape"):
+        tf_random.normal(5, (1, 2))
+    with pytest.raises(ValueError, match="negative"):
+        tf_random.normal((2, -1), (1, 2))
+    with pytest.raises(TypeError, match="seed"):
+        tf_random.normal((2,), 7)
+    with pytest.raises(TypeError, match="seed"):
+        tf_random.normal((2,), (1, 2.5))
+    with pytest.raises(ValueError, match="int64"):
+        tf_random.normal((2,), (2**63, 0))
+    with pytest.raises(TypeError, match="dtype"):
+        tf_random.normal((2,), (1, 2), torch.int32)
+    with pytest.raises(ValueError, match="finite"):
+        tf_random.uniform((2,), (1, 2), maxval=math.inf)
+    with pytest.raises(TypeError, match="stddev"):
+        tf_random.truncated_normal((2,), (1, 2), stddev="1")
+    with pytest.raises(TypeError, match="int"):
+        tf_random.keras_seed(1.0)
+    with pytest.raises(TypeError, match="int"):
+        tf_random.keras_seed(True)
+    with pytest.raises(ValueError, match="int64"):
+        tf_random.keras_seed(-(2**63) - 1)
+
+
+# --------------------------------------------------------------------------- Keras seeds
+
+
+KERAS_SEEDS = [42, -5, 0, 2**31 - 1, 2**31 - 2, 2**40 + 3, -(2**63)]
+
+
+def test_keras_seed_folding():
+    assert tf_random.keras_seed(42) == (42, 0)
+    assert tf_random.keras_seed(-5) == (2**31 - 7, 0)
+    assert tf_random.keras_seed(2**31 - 2) == (0, 0)
+    assert tf_random.keras_seed(2**31 - 1) == (1, 0)
+    assert tf_random.keras_seed(2**40 + 3) == ((2**40 + 3) % (2**31 - 2), 0)
+
+
+def _keras_cases(keras):
+    """(Keras initializer, our function and its keyword arguments) for a Keras-layout shape."""
+
+    def variance(scale, mode, distribution):
+        def ours(shape):
+            fan_in, fan_out = compute_fans(shape, layout="keras")
+            fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
+            s = scale / max(1.0, fan)
+            if distribution == "uniform":
+                return tf_random.uniform, {"minval": -math.sqrt(3 * s), "maxval": math.sqrt(3 * s)}
+            if distribution == "untruncated_normal":
+                return tf_random.normal, {"stddev": math.sqrt(s)}
+            return tf_random.truncated_normal, {"stddev": math.sqrt(s) / 0.87962566103423978}
+
+        return ours
+
+    init = keras.initializers
+    return [
+        (lambda seed: init.HeNormal(seed=seed), variance(2.0, "fan_in", "truncated_normal")),
+        (lambda seed: init.GlorotUniform(seed=seed), variance(1.0, "fan_avg", "uniform")),
+        (lambda seed: init.LecunNormal(seed=seed), variance(1.0, "fan_in", "truncated_normal")),
+        (
+            lambda seed: init.VarianceScaling(0.5, "fan_out", "untruncated_normal", seed=seed),
+            variance(0.5, "fan_out", "untruncated_normal"),
+        ),
+        (
+            lambda seed: init.RandomNormal(0.1, 0.05, seed=seed),
+            lambda shape: (tf_random.normal, {"mean": 0.1, "stddev": 0.05}),
+        ),
+        (
+            lambda seed: init.RandomUniform(-0.05, 0.07, seed=seed),
+            lambda shape: (tf_random.uniform, {"minval": -0.05, "maxval": 0.07}),
+        ),
+        (
+            lambda seed: init.TruncatedNormal(0.0, 0.02, seed=seed),
+            lambda shape: (tf_random.truncated_normal, {"mean": 0.0, "stddev": 0.02}),
+        ),
+    ]
+
+
+@pytest.mark.parametrize("shape", [(13, 7), (3, 3, 5, 7), (5, 4, 9), (2, 3, 3, 3, 6)], ids=str)
+def test_keras_initializers_with_int_seeds(shape):
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("Keras on the TensorFlow backend")
+    for make, ours in _keras_cases(keras):
+        for seed in KERAS_SEEDS:
+            expected = torch.from_numpy(np.array(make(seed)(shape)))
+            draw, kwargs = ours(shape)
+            got = draw(shape, tf_random.keras_seed(seed), **kwargs)
+            assert compare(got, expected)[0] == 0, (make(seed), seed)
+
+
+def test_keras_rejects_the_seeds_keras_seed_rejects():
+    keras = pytest.importorskip("keras")
+    for seed in (2**63, -(2**63) - 1):
+        with pytest.raises(ValueError):
+            keras.initializers.HeNormal(seed=seed)((2, 2))
+        with pytest.raises(ValueError):
+            tf_random.keras_seed(seed)
+
+
+# --------------------------------------------------------------------------- devices
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", DISTRIBUTIONS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_cuda_matches_cpu(name, dtype):
+    shape, seed = ((1 << 20) + 3,), (2**40 + 7, -3)
+    cpu = getattr(tf_random, name)(shape, seed, dtype)
+    cuda = getattr(tf_random, name)(shape, seed, dtype, device="cuda").cpu()
+    different, worst = compare(cuda, cpu)
+    if dtype == torch.float64 and name != "uniform":
+        assert worst <= 4  # CUDA's float64 log / sin / cos are not the C library's
+    else:
+        assert different <= shape[0] // 100_000 and worst <= 1, (different, worst)
+
+
+def test_module_imports_no_tensorflow():
+    code = (
+        "import sys, parity.tf_random; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+    assert parity.__version__
