@@ -37,6 +37,7 @@ from torch.nn.modules.conv import _ConvNd
 from torch.nn.modules.instancenorm import _InstanceNorm
 from torch.nn.modules.lazy import LazyModuleMixin
 
+from parity import tf_random
 from parity.fans import compute_fans
 from parity.initializers import FAMILIES, FORMS, Initializer, get
 from parity.samplers import Distribution
@@ -741,8 +742,22 @@ def _check_dtypes(steps: list[_Step]) -> None:
                 )
 
 
+def _keras_values(
+    target: Any, slot: _Slot, seed: tuple[int, int], like: torch.Tensor
+) -> torch.Tensor | None:
+    """Keras's values of one weight for a seed pair, in Keras's layout (None if not random)."""
+    if not hasattr(target, "draw"):
+        return None
+    return target.draw(slot.keras_shape, seed, like.dtype, like.device)
+
+
 @torch.no_grad()
-def _write(steps: list[_Step], layers: list[_Layer], generator: torch.Generator | None) -> None:
+def _write(
+    steps: list[_Step],
+    layers: list[_Layer],
+    generator: torch.Generator | None,
+    seed: int | None = None,
+) -> None:
     # Callables run first, on copies: if one raises, no parameter has changed yet.
     staged = []
     for step in steps:
@@ -753,10 +768,20 @@ def _write(steps: list[_Step], layers: list[_Layer], generator: torch.Generator 
                 copy = tensor.detach().clone()
                 fn(copy, **kwargs)
                 staged.append((tensor, copy))
-    for step in steps:
+    for index, step in enumerate(steps):
         slot, target = step.slot, step.plan.target
         if target is None or any(t.is_meta or t.numel() == 0 for t in slot.torch):
             continue
+        if seed is not None:
+            # Weight i of the plan gets Keras seed `seed + i`: the values of
+            # keras.initializers.X(seed=seed + i) on that Keras weight.
+            values = _keras_values(target, slot, tf_random.keras_seed(seed + index), slot.torch[0])
+            if values is not None:
+                if slot.view is not None:
+                    slot.view.copy_(values)
+                else:
+                    slot.store(values)
+                continue
         if slot.view is not None:
             target.fill_(slot.view, generator)
         else:
@@ -777,6 +802,7 @@ def keras_init_(
     overrides: Mapping[Any, Mapping[str, Any]] | None = None,
     keras_version: str = "3",
     strict: bool = False,
+    seed: int | None = None,
 ) -> nn.Module:
     r"""Give every layer of ``module`` the initial weights its Keras counterpart gets.
 
@@ -819,6 +845,11 @@ def keras_init_(
         keras_version: ``"3"`` (Keras 3.15 and later), ``"2"`` (tf-keras) or a release such
             as ``"3.14"``; it only changes MultiHeadAttention's fans.
         strict: raise instead of warning when a module is left untouched.
+        seed: instead of a generator, Keras's values: weight ``i`` in the order
+            :func:`keras_init_plan` lists them gets Keras seed ``seed + i``, i.e. exactly the
+            values ``keras.initializers.X(seed=seed + i)`` gives that Keras weight (orthogonal:
+            up to QR rounding), mapped into the torch layout.  Callable overrides are called
+            without a generator.
 
     Returns:
         ``module``, initialized in place.
@@ -833,10 +864,14 @@ def keras_init_(
         >>> model = torch.nn.Sequential(torch.nn.Conv2d(1, 32, 3), torch.nn.Flatten())
         >>> parity.keras_init_(model, generator=torch.Generator().manual_seed(0))
     """
+    if seed is not None:
+        if generator is not None:
+            raise ValueError("give seed= (Keras's values) or generator= (a torch stream), not both")
+        tf_random.keras_seed(seed)  # validate before planning anything
     steps, layers = _plan(module, overrides, keras_version, strict)
     _check_devices(steps, generator)
     _check_dtypes(steps)
-    _write(steps, layers, generator)
+    _write(steps, layers, generator, seed)
     return module
 
 

@@ -101,3 +101,17 @@ def test_seed_is_reproducible_and_distinct():
     assert torch.equal(a, parity.glorot_normal_(torch.empty(30, 20), seed=1))
     assert not torch.equal(a, parity.glorot_normal_(torch.empty(30, 20), seed=2))
     assert a.abs().max() < 2 * math.sqrt(2 / 50) / 0.87962566103423978
+
+
+def test_keras_init_seed_gives_each_weight_keras_values():
+    model = torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.Conv2d(3, 5, 3))
+    plan = parity.keras_init_plan(model)
+    assert [p.parameters for p in plan] == [("0.weight",), ("0.bias",), ("1.weight",), ("1.bias",)]
+    parity.keras_init_(model, seed=7)
+    dense = keras_values("GlorotUniform", (4, 6), 7)
+    conv = keras_values("GlorotUniform", (5, 3, 3, 3), 9)
+    assert np.array_equal(model[0].weight.detach().numpy(), dense)
+    assert np.array_equal(model[1].weight.detach().numpy(), conv)
+    assert (model[0].bias == 0).all() and (model[1].bias == 0).all()
+    with pytest.raises(ValueError, match="not both"):
+        parity.keras_init_(model, seed=1, generator=torch.Generator())
