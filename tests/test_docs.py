@@ -36,3 +36,11 @@ def test_import_does_not_pull_optional_dependencies():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_code_is_ruff_clean():
+    ruff = [sys.executable, "-m", "ruff"]
+    check = subprocess.run([*ruff, "check", str(ROOT)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    fmt = subprocess.run([*ruff, "format", "--check", str(ROOT)], capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
