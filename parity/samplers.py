@@ -63,11 +63,12 @@ def _fill_rounded_(tensor: torch.Tensor, draw_: Callable[[torch.Tensor], object]
     if tensor.dtype in _WIDE_DTYPES:
         draw_(tensor)
         return tensor
-    size = max(_MIN_CHUNK, tensor.numel() // _CHUNK_DIVISOR)
+    size = min(tensor.numel(), max(_MIN_CHUNK, tensor.numel() // _CHUNK_DIVISOR))
+    buffer = torch.empty(size, dtype=torch.float32, device=tensor.device)  # one, reused
     for view in chunks(tensor, size):
-        buffer = torch.empty(view.shape, dtype=torch.float32, device=view.device)
-        draw_(buffer)
-        view.copy_(buffer)
+        part = buffer[: view.numel()].view(view.shape)
+        draw_(part)
+        view.copy_(part)
     return tensor
 
 

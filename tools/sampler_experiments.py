@@ -10,6 +10,7 @@ Kolmogorov-Smirnov distance to the exact truncated-normal CDF within its 99.9% c
     python tools/sampler_experiments.py                       # 64M float32 values, CPU
     python tools/sampler_experiments.py --numel 16M --check --rounds 9
     python tools/sampler_experiments.py --device cuda --numel 256M
+    python tools/sampler_experiments.py --orthogonal 4096 --rounds 3
 
 Candidates (all exact up to float rounding; the bounds are float bounds one step inside):
 
@@ -24,6 +25,18 @@ Candidates (all exact up to float rounding; the bounds are float bounds one step
   replaced, in a single round, by the same number of inverse-CDF draws.  Each value is the
   truncated normal either way (accepted normals are exactly N conditioned on the interval), so
   the mixture is the truncated normal, and the positions stay independent.
+* ``pipelined/C``: ``inverse_cdf/C`` with the uniforms of the next chunk drawn while a worker
+  thread finishes the current one (erfinv_, mul_, clamp_); the same values as
+  ``inverse_cdf/C``.
+* ``pipelined_serial/C``: ``pipelined/C`` with the worker's ops on 16K-value pieces, below
+  torch's parallel grain, so no OpenMP team is opened; the same values as ``inverse_cdf/C``.
+* ``serial_pieces``: ``uniform_`` on the whole tensor, then erfinv_, mul_, clamp_ on 16K-value
+  pieces on this thread only; the same values as ``inverse_cdf``.
+
+``--orthogonal N`` times three ways to draw a Haar orthogonal N x N matrix instead: parity's
+(a Gaussian buffer and ``linalg.qr``), the same values computed in place in the tensor
+(``geqrf`` and ``householder_product`` with ``out=`` the tensor), and the in-place version on
+the column-major transposed view.
 """
 
 from __future__ import annotations
@@ -32,6 +45,7 @@ import argparse
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
@@ -94,10 +108,7 @@ def ndtri_chunked(size: int) -> Fill:
 
 def _outside(chunk: torch.Tensor, mean: float, low: float, high: float) -> torch.Tensor:
     """Flat indices of the values on or outside [low, high] (the bounds one step inside)."""
-    if mean == 0.0:
-        bad = chunk.abs() > high
-    else:
-        bad = (chunk < low).logical_or_(chunk > high)
+    bad = chunk.abs() > high if mean == 0.0 else (chunk < low).logical_or_(chunk > high)
     return bad.nonzero().squeeze(1)
 
 
@@ -134,15 +145,145 @@ def reject_icdf_chunked(size: int) -> Fill:
     return fill
 
 
+def _finish_(t: torch.Tensor, mean: float, std: float, low: float, high: float) -> None:
+    t.erfinv_().mul_(SQRT2 * std)
+    if mean != 0.0:
+        t.add_(mean)
+    t.clamp_(low, high)
+
+
+def pipelined(size: int) -> Fill:
+    """The chunked inverse CDF with the two halves of each chunk's work overlapped: this thread
+    draws the uniforms of chunk i + 1 (torch's CPU uniform_ is serial) while one worker thread
+    runs erfinv_, mul_ and clamp_ on chunk i.  The uniforms are drawn in the same order as
+    ``inverse_cdf/C``, so the values are identical to it.  The worker lives for one call only
+    (no thread survives a fork; starting it costs about 0.1 ms)."""
+
+    def fill(tensor, mean, std, gen) -> None:
+        low, high = _bounds(mean, std, tensor.dtype)
+        if tensor.numel() <= size:
+            _icdf_(tensor, mean, std, gen, low, high)
+            return
+        with ThreadPoolExecutor(1) as worker:
+            pending = None
+            for chunk in _flat_chunks(tensor, size):
+                chunk.uniform_(-ERF_BOUND, ERF_BOUND, generator=gen)
+                if pending is not None:
+                    pending.result()
+                pending = worker.submit(_finish_, chunk, mean, std, low, high)
+            pending.result()
+
+    return fill
+
+
+# torch runs an elementwise op on one thread below this many values (aten's GRAIN_SIZE is 32768):
+# no OpenMP team, so no stall when another process holds the other core.
+SERIAL_VALUES = 1 << 14
+
+
+def _finish_serial_(t: torch.Tensor, mean: float, std: float, low: float, high: float) -> None:
+    for piece in _flat_chunks(t, SERIAL_VALUES):
+        _finish_(piece, mean, std, low, high)
+
+
+def pipelined_serial(size: int) -> Fill:
+    """``pipelined/C`` with the worker's erfinv_, mul_ and clamp_ run on pieces of 16K values,
+    each below torch's parallel grain: the overlap comes from the two threads alone, and no op
+    opens an OpenMP team (whose barrier stalls for a scheduler slice on a busy machine)."""
+
+    def fill(tensor, mean, std, gen) -> None:
+        low, high = _bounds(mean, std, tensor.dtype)
+        if tensor.numel() <= size:
+            tensor.uniform_(-ERF_BOUND, ERF_BOUND, generator=gen)
+            _finish_serial_(tensor, mean, std, low, high)
+            return
+        with ThreadPoolExecutor(1) as worker:
+            pending = None
+            for chunk in _flat_chunks(tensor, size):
+                chunk.uniform_(-ERF_BOUND, ERF_BOUND, generator=gen)
+                if pending is not None:
+                    pending.result()
+                pending = worker.submit(_finish_serial_, chunk, mean, std, low, high)
+            pending.result()
+
+    return fill
+
+
+def serial_pieces(tensor, mean, std, gen) -> None:
+    """One thread, no OpenMP: ``uniform_`` on the whole tensor (torch's is serial anyway), then
+    erfinv_, mul_ and clamp_ piece by piece (16K values, in cache, each below the grain)."""
+    low, high = _bounds(mean, std, tensor.dtype)
+    tensor.uniform_(-ERF_BOUND, ERF_BOUND, generator=gen)
+    _finish_serial_(tensor, mean, std, low, high)
+
+
 def candidates(chunk_sizes: list[int]) -> dict[str, Fill]:
-    found: dict[str, Fill] = {"inverse_cdf": inverse_cdf}
+    found: dict[str, Fill] = {"inverse_cdf": inverse_cdf, "serial_pieces": serial_pieces}
     for size in chunk_sizes:
         label = _size_label(size)
         found[f"inverse_cdf/{label}"] = inverse_cdf_chunked(size)
         found[f"ndtri/{label}"] = ndtri_chunked(size)
         found[f"rejection/{label}"] = rejection_chunked(size)
         found[f"reject_icdf/{label}"] = reject_icdf_chunked(size)
+        found[f"pipelined/{label}"] = pipelined(size)
+        found[f"pipelined_serial/{label}"] = pipelined_serial(size)
     return found
+
+
+# --------------------------------------------------------------------------- orthogonal
+
+
+def orthogonal_qr(tensor: torch.Tensor, gen) -> None:
+    """parity's Orthogonal for a square float32 matrix: a Gaussian buffer, linalg.qr, the
+    columns of Q times the signs of R's diagonal, copied into the tensor."""
+    gaussian = torch.empty_like(tensor).normal_(generator=gen)
+    q, r = torch.linalg.qr(gaussian)
+    tensor.copy_(q.mul_(torch.where(r.diagonal() < 0, -1.0, 1.0)))
+
+
+def orthogonal_in_place(tensor: torch.Tensor, gen) -> None:
+    """The same values with no Gaussian buffer and no R: the Gaussian drawn into the tensor,
+    Householder QR (geqrf) and Q (householder_product) written back over it; R's diagonal is
+    the diagonal geqrf leaves."""
+    tensor.normal_(generator=gen)
+    tau = torch.empty(tensor.shape[-1], dtype=tensor.dtype)
+    torch.geqrf(tensor, out=(tensor, tau))
+    signs = torch.where(tensor.diagonal() < 0, -1.0, 1.0)
+    torch.linalg.householder_product(tensor, tau, out=tensor)
+    tensor.mul_(signs)
+
+
+def orthogonal_in_place_t(tensor: torch.Tensor, gen) -> None:
+    """``orthogonal_in_place`` on the transposed view, which is column-major (LAPACK's layout),
+    so no layout copy is needed.  Other values (Q of the transposed Gaussian, transposed), the
+    same Haar distribution: a Gaussian matrix and its transpose have the same law."""
+    orthogonal_in_place(tensor.mT, gen)
+
+
+ORTHOGONAL = {
+    "qr": orthogonal_qr,
+    "in_place": orthogonal_in_place,
+    "in_place_t": orthogonal_in_place_t,
+}
+
+
+def orthogonal_main(n: int, rounds: int) -> None:
+    x = torch.empty(n, n)
+    eye = torch.eye(n)
+    first = {}
+    for name, fill in ORTHOGONAL.items():
+        fill(x, torch.Generator().manual_seed(5))
+        first[name] = x.clone()
+        error = (x.T @ x - eye).abs().max().item()
+        print(f"check {name:12s} max |QᵀQ - I| = {error:.1e}")
+    same = torch.equal(first["qr"], first["in_place"])
+    print(f"check in_place gives the same values as qr: {same}")
+    gen = torch.Generator().manual_seed(0)
+    timed = {name: (lambda fill=fill: fill(x, gen)) for name, fill in ORTHOGONAL.items()}
+    timed["torch.nn.init.orthogonal_"] = lambda: torch.nn.init.orthogonal_(x, generator=gen)
+    best = round_robin(timed, rounds, torch.device("cpu"))
+    for name, seconds in best.items():
+        print(f"{name:26s} {seconds * 1e3:9.1f} ms {seconds / best['qr']:6.3f}x qr")
 
 
 # --------------------------------------------------------------------------- checks
@@ -166,6 +307,16 @@ def ks_check(fill: Fill, n: int, mean: float, std: float, dtype: torch.dtype) ->
     return ok, f"inside={inside} KS D={distance:.2e} (99.9% crit {critical:.2e})"
 
 
+def same_values(first: Fill, second: Fill, n: int, dtype: torch.dtype) -> bool:
+    """Whether two fills give bitwise the same values from the same generator state."""
+    values = []
+    for fill in (first, second):
+        x = torch.empty(n, dtype=dtype)
+        fill(x, 0.1, 0.05, torch.Generator().manual_seed(99))
+        values.append(x)
+    return torch.equal(values[0], values[1])
+
+
 # --------------------------------------------------------------------------- timing
 
 
@@ -175,10 +326,15 @@ def _sync(device: torch.device) -> None:
 
 
 def round_robin(
-    fills: dict[str, Callable[[], object]], rounds: int, device: torch.device
+    fills: dict[str, Callable[[], object]],
+    rounds: int,
+    device: torch.device,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, float]:
     """Best time (seconds) of each callable over ``rounds`` interleaved rounds, after one
-    warm-up call each."""
+    warm-up call each.  ``clock`` is wall time by default; ``time.process_time`` counts the
+    CPU time of all this process's threads instead (the work done, which other processes on a
+    busy machine barely disturb)."""
     for fn in fills.values():
         fn()
     _sync(device)
@@ -186,10 +342,10 @@ def round_robin(
     for _ in range(rounds):
         for name, fn in fills.items():
             _sync(device)
-            start = time.perf_counter()
+            start = clock()
             fn()
             _sync(device)
-            best[name] = min(best[name], time.perf_counter() - start)
+            best[name] = min(best[name], clock() - start)
     return best
 
 
@@ -222,9 +378,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mean", type=float, default=0.0)
     parser.add_argument("--std", type=float, default=0.05)
     parser.add_argument("--check", action="store_true", help="KS and range check, n = 2^22")
+    parser.add_argument(
+        "--cpu-time", action="store_true", help="time CPU seconds of all threads, not wall time"
+    )
+    parser.add_argument(
+        "--orthogonal", type=int, default=None, help="time orthogonal variants on n x n instead"
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.orthogonal:
+        orthogonal_main(args.orthogonal, args.rounds)
+        return
     device = torch.device(args.device)
     dtype = getattr(torch, args.dtype)
     found = candidates([parse_size(s) for s in args.chunks.split(",") if s])
@@ -234,6 +399,10 @@ def main(argv: list[str] | None = None) -> None:
         for name, fill in found.items():
             ok, text = ks_check(fill, 1 << 22, args.mean, args.std, dtype)
             print(f"check {name:22s} {'ok  ' if ok else 'FAIL'} {text}")
+            if name.startswith(("pipelined/", "pipelined_serial/")):
+                size = parse_size(name.split("/")[1])
+                same = same_values(fill, inverse_cdf_chunked(size), 1 << 22, dtype)
+                print(f"check {name:22s} {'ok  ' if same else 'FAIL'} same values as inverse_cdf/C")
     x = torch.empty(args.numel, dtype=dtype, device=device)
     gen = torch.Generator(device=device).manual_seed(0)
     mean, std = args.mean, args.std
@@ -243,11 +412,12 @@ def main(argv: list[str] | None = None) -> None:
     }
     for name, fill in found.items():
         timed[name] = lambda fill=fill: fill(x, mean, std, gen)
-    best = round_robin(timed, args.rounds, device)
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    best = round_robin(timed, args.rounds, device, clock)
     base = best["normal_"]
     print(
         f"{args.numel:,} {args.dtype} values on {device}, {torch.get_num_threads()} threads, "
-        f"best of {args.rounds} interleaved rounds"
+        f"best of {args.rounds} interleaved rounds, {'CPU' if args.cpu_time else 'wall'} time"
     )
     for name, seconds in best.items():
         print(

@@ -1,0 +1,112 @@
+"""tools/bench.py on tiny sizes: it runs, and its JSON has the cases, timings and ratios.
+
+A smoke test only: benchmark numbers are not asserted (CI machines are shared and noisy).
+"""
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "tools" / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("bench", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = load_bench()
+
+
+def positive_finite(value: float) -> bool:
+    return isinstance(value, float) and math.isfinite(value) and value > 0
+
+
+def check_case(case: dict, family: str, tf: bool) -> None:
+    spec = bench.FAMILIES[family]
+    mine = f"parity.{spec.initializer}"
+    expected = {mine, *spec.torch_baselines} | ({f"keras.{spec.keras_name}[tf]"} if tf else set())
+    if case["dtype"] in ("float16", "bfloat16") and family != "orthogonal":
+        expected.add(f"{spec.target} float32")
+    expected -= set(case["unavailable"])  # e.g. torch's orthogonal_ has no bfloat16 QR on CPU
+    assert set(case["ms"]) == expected
+    assert set(case["ratios"]) == expected - {mine}
+    assert all(positive_finite(v) for v in case["ms"].values())
+    assert all(positive_finite(v) for v in case["values_per_s"].values())
+    assert all(positive_finite(v) for v in case["ratios"].values())
+    target = case["target"]
+    assert target["baseline"] == spec.target and target["max_ratio"] == spec.max_ratio
+    if spec.target in case["unavailable"]:
+        assert target["ratio"] is None and target["met"] is None
+        return
+    assert target["ratio"] == pytest.approx(case["ms"][mine] / case["ms"][spec.target])
+    assert target["met"] == (target["ratio"] <= spec.max_ratio)
+
+
+def test_bench_writes_every_case(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "bench.json"
+    argv = ["--sizes", "4K,16K", "--dtypes", "float32,bfloat16", "--devices", "cpu"]
+    argv += ["--orthogonal", "64", "--repeats", "1", "--no-tf", "--json", str(out)]
+    returned = bench.main(argv)
+    report = json.loads(out.read_text())
+    assert report == json.loads(json.dumps(returned))
+    assert report["meta"]["torch"] and report["meta"]["repeats"] == 1
+    families = [*bench.DEFAULT_FAMILIES, "orthogonal"]
+    got = [(c["family"], c["numel"], c["dtype"]) for c in report["cases"]]
+    sized = [(f, n) for f in bench.DEFAULT_FAMILIES for n in (4096, 16384)]
+    assert sorted(got) == sorted(
+        [(f, n, d) for f, n in [*sized, ("orthogonal", 64 * 64)] for d in ("float32", "bfloat16")]
+    )
+    for case in report["cases"]:
+        assert case["family"] in families
+        assert math.prod(case["shape"]) == case["numel"]
+        check_case(case, case["family"], tf=False)
+        # Only a baseline may be unavailable, never parity itself.
+        assert all(label.startswith("torch.") for label in case["unavailable"])
+    printed = capsys.readouterr().out
+    assert "summary" in printed and "parity.glorot_normal_" in printed
+
+
+def test_bench_memory_and_suite_share() -> None:
+    argv = ["--sizes", "4K", "--families", "truncated_normal", "--devices", "cpu", "--no-tf"]
+    argv += ["--repeats", "1", "--memory", "--memory-numel", "64K", "--memory-parity-only"]
+    argv += ["--suite-share", "--suite-n", "64K", "--suite-cases", "glorot_normal/dense"]
+    report = bench.main(argv)
+    (memory,) = report["memory"]
+    assert memory["method"] == "parity" and memory["tensor_bytes"] == 4 * 65536
+    assert memory["peak_extra_bytes"] >= 0 and math.isfinite(memory["ratio"])
+    suite = report["suite"]
+    assert suite["n"] == 65536 and len(suite["cases"]) == 1
+    assert positive_finite(suite["sampling_ms"]) and positive_finite(suite["testing_ms"])
+    assert suite["sampling_share"] + suite["testing_share"] == pytest.approx(1.0)
+
+
+@pytest.mark.tf
+def test_bench_tensorflow_baselines() -> None:
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("keras")
+    report = bench.main(["--sizes", "4K", "--devices", "cpu", "--repeats", "1"])
+    for case in report["cases"]:
+        check_case(case, case["family"], tf=True)
+
+
+def test_bench_rejects_bad_arguments(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        bench.main(["--dtypes", "int8"])
+    assert "valid choices" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.main(["--sizes", "0"])
+
+
+def test_generic_share_without_the_suite() -> None:
+    share = bench._generic_share(1 << 12, "cpu")
+    (row,) = share["cases"]
+    assert row["values"] == 1 << 12 and "generic" in share["what"]
+    assert positive_finite(row["sampling_ms"]) and positive_finite(row["testing_ms"])

@@ -1,0 +1,811 @@
+"""Time keras-parity's initializers against torch's and TensorFlow's samplers, side by side.
+
+For each initializer family, size, dtype and device, the parity function and its baselines fill
+the same tensor in one process, round-robin (every round runs each of them once; the best
+round counts, so a burst of load on a shared machine hurts all of them alike), after a warm-up
+call.  Baselines:
+
+    family              parity                  torch (same tensor)              TensorFlow (CPU)
+    uniform             glorot_uniform_         uniform_(-limit, limit)          GlorotUniform
+    untruncated_normal  glorot_untruncated_...  normal_(0, std)                  VarianceScaling
+    truncated_normal    glorot_normal_          normal_(0, σ), trunc_normal_     GlorotNormal
+                                                (a=-2σ, b=2σ)
+    truncated_normal_   truncated_normal_       normal_(0, .05), trunc_normal_   TruncatedNormal
+    orthogonal          orthogonal_             nn.init.orthogonal_              Orthogonal
+
+TensorFlow baselines are Keras 3 initializers on the TF backend, called with the Keras kernel
+shape holding the same number of values (they return a new tensor, so their time includes the
+allocation); they run only on CPU and only when TensorFlow and Keras import.
+
+Each case is checked against its target ratio: uniform and untruncated-normal forms <= 1.05x
+torch's uniform_/normal_, truncated-normal forms <= 1.25x torch's normal_, orthogonal_ <= 1x
+torch's orthogonal_, all on the same tensor.  float16/bfloat16 cases also time torch's sampler
+on float32 values of the same shape: "full speed" for reduced precision means that speed.
+
+--memory fills a tensor of >= 1 GiB with each initializer (and each torch baseline) in a fresh
+subprocess and reports the peak extra memory against the 10%-of-the-tensor target (CPU: peak
+RSS from getrusage minus the RSS before the call; CUDA: torch.cuda.max_memory_allocated minus
+the memory allocated before the call).  --suite-share runs parity-suite cases
+(parity.suite.runner.run_case, torch side) at n = 10^7 draws each and reports the time spent
+inside the initializer (sampling) vs everything else (testing); without the suite installed it
+times a generic sort-and-KS check instead.
+
+Output: a table per case (ms, values/s, parity/baseline ratios), a summary of the targets,
+--json PATH (every number above, plus the machine and versions) and --markdown PATH (tables).
+
+Examples:
+    python tools/bench.py                                  # 1M, 16M, 64M float32, all devices
+    python tools/bench.py --sizes 16M --dtypes float16,bfloat16 --json bench.json
+    python tools/bench.py --families orthogonal --orthogonal 4096,8192
+    python tools/bench.py --sizes 1M --memory --suite-share --markdown bench.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
+
+import parity
+
+DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
+MEMORY_TARGET = 0.10  # peak extra memory, as a share of the tensor's bytes
+GIB = 1 << 30
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """One kind of initializer: the parity function timed for it, the Keras initializer (a
+    config, as ``keras.initializers.serialize`` writes it) it reproduces, and the torch
+    baselines it is compared to."""
+
+    initializer: str  # parity function name
+    keras: dict[str, Any]
+    target: str  # the torch baseline the target ratio is taken against
+    max_ratio: float
+    torch_baselines: tuple[str, ...]
+
+    @property
+    def keras_name(self) -> str:
+        return self.keras["class_name"]
+
+
+def _keras(class_name: str, **config: Any) -> dict[str, Any]:
+    return {"class_name": class_name, "config": config}
+
+
+TRUNCATED_STDDEV = 0.05  # truncated_normal_'s (and Keras TruncatedNormal's) default stddev
+UNTRUNCATED = _keras(
+    "VarianceScaling", scale=1.0, mode="fan_avg", distribution="untruncated_normal"
+)
+FAMILIES: dict[str, Family] = {
+    "uniform": Family("glorot_uniform_", _keras("GlorotUniform"), "torch.uniform_", 1.05,
+                      ("torch.uniform_",)),
+    "untruncated_normal": Family("glorot_untruncated_normal_", UNTRUNCATED, "torch.normal_",
+                                 1.05, ("torch.normal_",)),
+    "truncated_normal": Family("glorot_normal_", _keras("GlorotNormal"), "torch.normal_", 1.25,
+                               ("torch.normal_", "torch.trunc_normal_")),
+    "truncated_normal_": Family("truncated_normal_",
+                                _keras("TruncatedNormal", mean=0.0, stddev=TRUNCATED_STDDEV),
+                                "torch.normal_", 1.25, ("torch.normal_", "torch.trunc_normal_")),
+    "orthogonal": Family("orthogonal_", _keras("Orthogonal"), "torch.orthogonal_", 1.0,
+                         ("torch.orthogonal_",)),
+}  # fmt: skip
+DEFAULT_FAMILIES = ("uniform", "untruncated_normal", "truncated_normal", "truncated_normal_")
+
+# --------------------------------------------------------------------------- cases
+
+
+def parse_size(text: str) -> int:
+    """``"64M"`` → 67108864; K, M, G are powers of 1024; plain integers and ``1e7`` work too."""
+    text = text.strip().upper()
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+    value = float(text[:-1] if scale > 1 else text) * scale
+    if value < 1 or value != int(value):
+        raise argparse.ArgumentTypeError(f"not a positive whole size: {text!r}")
+    return int(value)
+
+
+def size_label(numel: int) -> str:
+    for unit, scale in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if numel >= scale and numel % scale == 0:
+            return f"{numel // scale}{unit}"
+    return str(numel)
+
+
+def matrix_shape(numel: int) -> tuple[int, int]:
+    """A 2-D weight shape with ``numel`` values, as square as powers of two allow."""
+    cols = 1 << (numel.bit_length() // 2)
+    while numel % cols:
+        cols //= 2
+    return numel // cols, cols
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    family: str
+    shape: tuple[int, ...]
+    dtype: str
+    device: str
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+
+def cases(args: argparse.Namespace) -> list[Case]:
+    found = []
+    for device in args.devices:
+        for dtype in args.dtypes:
+            for family in args.families:
+                if family == "orthogonal":
+                    shapes = [(n, n) for n in args.orthogonal]
+                else:
+                    shapes = [matrix_shape(numel) for numel in args.sizes]
+                found += [Case(family, shape, dtype, device) for shape in shapes]
+    return found
+
+
+# --------------------------------------------------------------------------- the callables
+
+
+def parity_fill(family: str) -> Callable[[torch.Tensor, torch.Generator], Any]:
+    function = getattr(parity, FAMILIES[family].initializer)
+    if family == "truncated_normal_":
+        return lambda t, gen: function(t, 0.0, TRUNCATED_STDDEV, generator=gen)
+    return lambda t, gen: function(t, generator=gen)
+
+
+def torch_fill(label: str, family: str, shape: tuple[int, ...]) -> Callable[..., Any]:
+    """A torch sampler drawing from ``family``'s target on the same tensor: the same uniform
+    bounds, or the same stddev (and, for trunc_normal_, Keras's bounds at ±2 stddev)."""
+    target = parity.describe(FAMILIES[family].keras, shape)
+    if label == "torch.uniform_":
+        low, high = target.support
+        return lambda t, gen: t.uniform_(low, high, generator=gen)
+    if label == "torch.normal_":
+        return lambda t, gen: t.normal_(0.0, target.std, generator=gen)
+    if label == "torch.trunc_normal_":  # relative bounds, given as trunc_normal_'s absolute a, b
+        low, high = target.support
+        return lambda t, gen: torch.nn.init.trunc_normal_(
+            t, target.mean, target.std, low, high, generator=gen
+        )
+    if label == "torch.orthogonal_":
+        return lambda t, gen: torch.nn.init.orthogonal_(t, target.gain, generator=gen)
+    raise ValueError(f"unknown torch baseline {label!r}")
+
+
+def tf_fill(family: str, shape: tuple[int, ...], dtype: str) -> Callable[[], Any] | None:
+    """The Keras 3 (TF backend) initializer for ``family`` drawing the same number of values on
+    the CPU, or None when TensorFlow or Keras is not importable."""
+    tf, keras = import_tf()
+    if tf is None:
+        return None
+    initializer = keras.initializers.get(FAMILIES[family].keras)
+    kshape = parity.keras_shape(shape)
+
+    def draw() -> Any:
+        with tf.device("/CPU:0"):
+            return initializer(kshape, dtype=dtype)
+
+    return draw
+
+
+_TF: tuple[Any, Any] | None = None
+
+
+def import_tf(threads: int | None = None) -> tuple[Any, Any]:
+    """(tensorflow, keras) on the TF backend, or (None, None); ``threads`` sets TensorFlow's
+    intra-op threads on the first call."""
+    global _TF
+    if _TF is None:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+        try:
+            import keras
+            import tensorflow as tf
+        except ImportError:
+            _TF = (None, None)
+        else:
+            _TF = (tf, keras) if keras.backend.backend() == "tensorflow" else (None, None)
+            if threads and _TF[0] is not None:
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+    return _TF
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def best_times(
+    calls: dict[str, Callable[[], Any]], repeats: int, budget: float, device: str
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Best wall time (s) of each call over up to ``repeats`` round-robin rounds after one
+    warm-up call; a call stops repeating once it has used ``budget`` seconds.  Calls whose
+    warm-up raises (a baseline that does not support the dtype) are left out and returned
+    with their error."""
+    best = dict.fromkeys(calls, math.inf)
+    spent = dict.fromkeys(calls, 0.0)
+    failed: dict[str, str] = {}
+    for round_ in range(repeats + 1):
+        for name, call in calls.items():
+            if name in failed or (round_ > 1 and spent[name] >= budget):
+                continue
+            _sync(device)
+            start = time.perf_counter()
+            try:
+                call()
+            except Exception as error:  # a baseline without this dtype: say so, time the rest
+                if round_ > 0:
+                    raise
+                failed[name] = f"{type(error).__name__}: {error}"
+                continue
+            _sync(device)
+            elapsed = time.perf_counter() - start
+            spent[name] += elapsed
+            if round_ > 0:  # round 0 is the warm-up
+                best[name] = min(best[name], elapsed)
+    return {name: t for name, t in best.items() if name not in failed}, failed
+
+
+def run_case(case: Case, args: argparse.Namespace) -> dict[str, Any]:
+    family = FAMILIES[case.family]
+    tensor = torch.empty(case.shape, dtype=DTYPES[case.dtype], device=case.device)
+    gen = torch.Generator(device=case.device).manual_seed(0)
+    parity_label = f"parity.{family.initializer}"
+    fills = {parity_label: parity_fill(case.family)}
+    fills |= {label: torch_fill(label, case.family, case.shape) for label in family.torch_baselines}
+    calls: dict[str, Callable[[], Any]] = {
+        label: (lambda fill=fill: fill(tensor, gen)) for label, fill in fills.items()
+    }
+    if case.dtype in ("float16", "bfloat16") and case.family != "orthogonal":
+        # Full speed for reduced precision: the same torch sampler on float32 values.
+        wide = torch.empty(case.shape, dtype=torch.float32, device=case.device)
+        target_fill = fills[family.target]
+        calls[f"{family.target} float32"] = lambda: target_fill(wide, gen)
+    if args.tf and case.device == "cpu":
+        draw = tf_fill(case.family, case.shape, case.dtype)
+        if draw is not None:
+            calls[f"keras.{family.keras_name}[tf]"] = draw
+    best, failed = best_times(calls, args.repeats, args.budget, case.device)
+    if parity_label in failed:
+        raise RuntimeError(f"{parity_label} failed on {case}: {failed[parity_label]}")
+    mine = best[parity_label]
+    ratio = mine / best[family.target] if family.target in best else None
+    return {
+        "family": case.family,
+        "initializer": family.initializer,
+        "shape": list(case.shape),
+        "numel": case.numel,
+        "dtype": case.dtype,
+        "device": case.device,
+        "ms": {label: seconds * 1e3 for label, seconds in best.items()},
+        "values_per_s": {label: case.numel / seconds for label, seconds in best.items()},
+        "ratios": {
+            label: mine / seconds for label, seconds in best.items() if label != parity_label
+        },
+        "target": {
+            "baseline": family.target,
+            "max_ratio": family.max_ratio,
+            "ratio": ratio,
+            "met": None if ratio is None else ratio <= family.max_ratio,
+        },
+        "unavailable": failed,
+    }
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def memory_case(spec: dict[str, Any]) -> dict[str, Any]:
+    """Fill one tensor with one method and measure its peak extra memory (run in a fresh
+    process: CPU peak RSS is a high-water mark for the whole process)."""
+    shape, device = tuple(spec["shape"]), spec["device"]
+    dtype = DTYPES[spec["dtype"]]
+    method, family = spec["method"], spec["family"]
+    fill = parity_fill(family) if method == "parity" else torch_fill(method, family, shape)
+    gen = torch.Generator(device=device).manual_seed(0)
+    # Warm up on a small tensor first: code pages and lazy setup are not the sampler's memory.
+    small = (8, 8) if family == "orthogonal" else matrix_shape(1 << 16)
+    fill(torch.empty(small, dtype=dtype, device=device), gen)
+    tensor = torch.zeros(shape, dtype=dtype, device=device)  # zeros: the pages are resident
+    tensor_bytes = tensor.numel() * tensor.element_size()
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        fill(tensor, gen)
+        torch.cuda.synchronize(device)
+        extra = torch.cuda.max_memory_allocated(device) - before
+        how = "torch.cuda.max_memory_allocated"
+    else:
+        before = _current_rss()
+        fill(tensor, gen)
+        extra = max(0, _peak_rss() - before)
+        how = "peak RSS (getrusage ru_maxrss) minus RSS before the call"
+    return {
+        **spec,
+        "tensor_bytes": tensor_bytes,
+        "peak_extra_bytes": extra,
+        "ratio": extra / tensor_bytes,
+        "measured_by": how,
+    }
+
+
+def _peak_rss() -> int:
+    import resource  # Unix only
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux reports KiB
+
+
+def _current_rss() -> int:
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return _peak_rss()
+
+
+def run_memory(args: argparse.Namespace) -> list[dict[str, Any]]:
+    results = []
+    for device in args.devices:
+        for dtype in args.dtypes:
+            itemsize = torch.empty((), dtype=DTYPES[dtype]).element_size()
+            numel = args.memory_numel or -(-GIB // itemsize)
+            for family in args.families:
+                if family == "orthogonal":
+                    if not args.orthogonal:
+                        continue
+                    shape: tuple[int, ...] = (max(args.orthogonal),) * 2
+                else:
+                    shape = matrix_shape(numel)
+                methods = ["parity"]
+                if not args.memory_parity_only:
+                    methods += FAMILIES[family].torch_baselines
+                for method in methods:
+                    spec = {"family": family, "method": method, "shape": list(shape),
+                            "dtype": dtype, "device": device}  # fmt: skip
+                    result = _memory_subprocess(spec, args.threads)
+                    result["met"] = result["ratio"] <= MEMORY_TARGET
+                    results.append(result)
+                    print(_memory_line(result), flush=True)
+    return results
+
+
+def _memory_subprocess(spec: dict[str, Any], threads: int | None) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--memory-child", json.dumps(spec)]
+    if threads:
+        command += ["--threads", str(threads)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"memory measurement {spec} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _memory_line(result: dict[str, Any]) -> str:
+    name = FAMILIES[result["family"]].initializer
+    method = f"parity.{name}" if result["method"] == "parity" else result["method"]
+    shape = "x".join(map(str, result["shape"]))
+    verdict = "met" if result["ratio"] <= MEMORY_TARGET else "NOT met"
+    return (
+        f"memory {method:32s} {shape:>12s} {result['dtype']:9s} {result['device']:5s} "
+        f"tensor {result['tensor_bytes'] / GIB:6.2f} GiB  peak extra "
+        f"{result['peak_extra_bytes'] / 2**20:8.1f} MiB = {result['ratio']:7.2%} "
+        f"(target <= {MEMORY_TARGET:.0%}: {verdict})"
+    )
+
+
+# --------------------------------------------------------------------------- sampling vs testing
+
+
+SUITE_CASES = (
+    "glorot_uniform/dense",
+    "glorot_normal/dense",
+    "glorot_normal/tiny",
+    "orthogonal/dense",
+)
+
+
+def suite_share(n: int, device: str, patterns: list[str]) -> dict[str, Any]:
+    """Split a parity-suite run at ``n`` draws per case into sampling and testing time.
+
+    With the parity suite installed, its own cases run (``parity.suite.runner.run_case``, torch
+    side, no reference source) with the initializer timed: sampling is the time inside the
+    initializer calls, testing everything else (weight buffers, grid binning, moments, KS and
+    variance tests).  Without it, one generic case: ``n`` truncated-normal draws vs a float64
+    sort, exact CDF, Kolmogorov-Smirnov distance and moments.
+    """
+    try:
+        from parity.suite import runner, stats
+    except ImportError:
+        return _generic_share(n, device)
+    cases = runner.build_cases(patterns, dtypes=["float32"], devices=[device])
+    grids = stats.GridCache()  # shared, as in a run: each law's grid is built once
+    rows = []
+    for case in cases:
+        for draws in (min(n, 1 << 12), n):  # a small warm-up run first: grids, imports, caches
+            sampling = _Stopwatch(case.spec.function, device)
+            timed = dataclasses.replace(
+                case, spec=dataclasses.replace(case.spec, function=sampling)
+            )
+            start = time.perf_counter()
+            result = runner.run_case(timed, n=draws, seed=0, sources=(), grids=grids)
+            total = time.perf_counter() - start
+            if result.errors:
+                raise RuntimeError(f"suite case {case.name} failed: {result.errors}")
+        rows.append(
+            _share_row(case.name, result.torch.n, sampling.seconds, total - sampling.seconds)
+        )
+    sampled = sum(row["sampling_ms"] for row in rows)
+    tested = sum(row["testing_ms"] for row in rows)
+    return {
+        "n": n,
+        "device": device,
+        "what": "parity.suite.runner.run_case (torch side, no reference source, grids built "
+        "in a warm-up run)",
+        "cases": rows,
+        **_share_row("all", sum(row["values"] for row in rows), sampled / 1e3, tested / 1e3),
+    }
+
+
+class _Stopwatch:
+    """Wraps an initializer and adds up the time spent inside it."""
+
+    def __init__(self, function: Callable[..., Any], device: str) -> None:
+        self.function, self.device, self.seconds = function, device, 0.0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        _sync(self.device)
+        start = time.perf_counter()
+        out = self.function(*args, **kwargs)
+        _sync(self.device)
+        self.seconds += time.perf_counter() - start
+        return out
+
+
+def _share_row(name: str, values: int, sampling: float, testing: float) -> dict[str, Any]:
+    total = sampling + testing
+    return {
+        "case": name,
+        "values": values,
+        "sampling_ms": sampling * 1e3,
+        "testing_ms": testing * 1e3,
+        "sampling_share": sampling / total,
+        "testing_share": testing / total,
+    }
+
+
+def _generic_share(n: int, device: str) -> dict[str, Any]:
+    shape = matrix_shape(n)
+    target = parity.describe("glorot_normal", shape)
+    tensor = torch.empty(shape, device=device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    fill = parity_fill("truncated_normal")
+
+    def sample() -> None:
+        fill(tensor, gen)
+
+    def test() -> None:
+        values = tensor.reshape(-1).double().sort().values
+        low = torch.special.ndtr(torch.tensor(target.support[0] / target.std))
+        high = torch.special.ndtr(torch.tensor(target.support[1] / target.std))
+        cdf = (torch.special.ndtr(values / target.std) - low) / (high - low)
+        ranks = torch.arange(1, n + 1, dtype=torch.float64, device=device)
+        distance = torch.maximum(ranks / n - cdf, cdf - (ranks - 1) / n).max()
+        float(distance), float(values.mean()), float(values.var())
+
+    best, _ = best_times({"sampling": sample, "testing": test}, 3, 60.0, device)
+    row = _share_row("glorot_normal_ " + "x".join(map(str, shape)), n, *best.values())
+    what = "generic (no parity.suite): sampler vs float64 sort + exact CDF + KS + moments"
+    return {"n": n, "device": device, "what": what, "cases": [row], **row}
+
+
+# --------------------------------------------------------------------------- output
+
+
+def print_case(result: dict[str, Any]) -> None:
+    shape = "x".join(map(str, result["shape"]))
+    print(
+        f"{result['family']} ({result['initializer']}) {shape} = "
+        f"{size_label(result['numel'])} {result['dtype']} {result['device']}"
+    )
+    parity_label = f"parity.{result['initializer']}"
+    target = result["target"]
+    for label, ms in result["ms"].items():
+        ratio = result["ratios"].get(label)
+        text = f"  {label:34s} {ms:10.1f} ms {result['values_per_s'][label] / 1e6:8.0f} M/s"
+        if label != parity_label:
+            text += f"   parity/this {ratio:6.3f}"
+        if label == target["baseline"]:
+            verdict = "met" if target["met"] else "NOT met"
+            text += f"  (target <= {target['max_ratio']}: {verdict})"
+        print(text)
+    for label, error in result["unavailable"].items():
+        print(f"  {label:34s} unavailable: {error.splitlines()[0]}")
+
+
+def print_share(share: dict[str, Any]) -> None:
+    print(
+        f"\nsampling vs testing, n = {share['n']:,} per case on {share['device']}: {share['what']}"
+    )
+    for row in [*share["cases"], share] if len(share["cases"]) > 1 else share["cases"]:
+        print(
+            f"  {row['case']:36s} {row['values']:>12,} values  sampling {row['sampling_ms']:8.0f} "
+            f"ms ({row['sampling_share']:4.0%})  testing {row['testing_ms']:8.0f} ms "
+            f"({row['testing_share']:4.0%})"
+        )
+
+
+def print_summary(results: list[dict[str, Any]]) -> None:
+    print("\nsummary: parity time / target baseline time")
+    print(f"  {'family':20s} {'size':>6s} {'dtype':9s} {'device':6s} {'ratio':>7s}  target")
+    for result in results:
+        target = result["target"]
+        head = (
+            f"  {result['family']:20s} {size_label(result['numel']):>6s} {result['dtype']:9s} "
+            f"{result['device']:6s}"
+        )
+        if target["ratio"] is None:
+            print(f"{head} {'-':>7s}  {target['baseline']} unavailable")
+            continue
+        verdict = "met" if target["met"] else "NOT met"
+        limit = f"<= {target['max_ratio']} vs {target['baseline']}"
+        print(f"{head} {target['ratio']:7.3f}  {limit}: {verdict}")
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown tables (what docs/performance.md shows)."""
+    lines = []
+    if report["cases"]:
+        lines += [
+            "| family | parity function | values | dtype | device | parity ms | parity M/s "
+            "| baseline: ms (parity / baseline) | target |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for case in report["cases"]:
+            mine = f"parity.{case['initializer']}"
+            others = "<br>".join(
+                f"{label}: {case['ms'][label]:.1f} ({ratio:.2f}×)"
+                for label, ratio in case["ratios"].items()
+            )
+            target = case["target"]
+            verdict = (
+                "n/a" if target["ratio"] is None
+                else f"{target['ratio']:.2f}× ≤ {target['max_ratio']}: "
+                + ("met" if target["met"] else "**not met**")
+            )  # fmt: skip
+            lines.append(
+                f"| {case['family']} | `{case['initializer']}` | {size_label(case['numel'])} "
+                f"| {case['dtype']} | {case['device']} | {case['ms'][mine]:.1f} "
+                f"| {case['values_per_s'][mine] / 1e6:.0f} | {others} | {verdict} |"
+            )
+    if report["memory"]:
+        lines += [
+            "",
+            "| function | shape | dtype | device | tensor | peak extra | share | ≤ 10% |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for row in report["memory"]:
+            name = FAMILIES[row["family"]].initializer
+            method = f"parity.{name}" if row["method"] == "parity" else row["method"]
+            lines.append(
+                f"| `{method}` | {'×'.join(map(str, row['shape']))} | {row['dtype']} "
+                f"| {row['device']} | {row['tensor_bytes'] / GIB:.2f} GiB "
+                f"| {row['peak_extra_bytes'] / 2**20:.1f} MiB | {row['ratio']:.1%} "
+                f"| {'met' if row['met'] else '**not met**'} |"
+            )
+    if report["suite"]:
+        lines += ["", "| suite case | values | sampling ms | testing ms | sampling share |"]
+        lines.append("|---|---|---|---|---|")
+        suite = report["suite"]
+        rows = [*suite["cases"], suite] if len(suite["cases"]) > 1 else suite["cases"]
+        for row in rows:
+            lines.append(
+                f"| {row['case']} | {row['values']:,} | {row['sampling_ms']:.0f} "
+                f"| {row['testing_ms']:.0f} | {row['sampling_share']:.0%} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def _load_average() -> list[float] | None:
+    """1, 5 and 15-minute load averages: how busy the machine was (None where unknown)."""
+    try:
+        return [round(load, 2) for load in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def metadata(args: argparse.Namespace) -> dict[str, Any]:
+    tf, keras = import_tf(args.threads) if args.tf else (None, None)
+    return {
+        "torch": torch.__version__,
+        "parity": getattr(parity, "__version__", None),
+        "tensorflow": getattr(tf, "__version__", None),
+        "keras": getattr(keras, "__version__", None),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or None,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "load_average": _load_average(),
+        "repeats": args.repeats,
+        "timing": "best wall time of round-robin repeats after one warm-up call",
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _list(kind: Callable[[str], Any], choices: Any = None) -> Callable[[str], list[Any]]:
+    def parse(text: str) -> list[Any]:
+        values = [kind(item) for item in text.split(",") if item.strip()]
+        for value in values:
+            if choices is not None and value not in choices:
+                raise argparse.ArgumentTypeError(
+                    f"unknown value {value!r}; valid choices: {', '.join(choices)}"
+                )
+        return values
+
+    return parse
+
+
+def parser() -> argparse.ArgumentParser:
+    cli = argparse.ArgumentParser(
+        prog="bench.py",
+        description=__doc__.split("\n\n")[0],
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    devices = "cpu,cuda" if torch.cuda.is_available() else "cpu"
+    cli.add_argument(
+        "--sizes",
+        type=_list(parse_size),
+        default=[1 << 20, 1 << 24, 1 << 26],
+        help="values per tensor, comma-separated (default 1M,16M,64M)",
+    )
+    cli.add_argument(
+        "--dtypes",
+        type=_list(str, DTYPES),
+        default=["float32"],
+        help=f"comma-separated among {', '.join(DTYPES)} (default float32)",
+    )
+    cli.add_argument(
+        "--devices",
+        type=_list(str),
+        default=devices.split(","),
+        help=f"comma-separated torch devices (default {devices})",
+    )
+    cli.add_argument(
+        "--families",
+        type=_list(str, FAMILIES),
+        default=None,
+        help=f"comma-separated among {', '.join(FAMILIES)} (default: all but "
+        "orthogonal, plus orthogonal when --orthogonal is given)",
+    )
+    cli.add_argument(
+        "--orthogonal",
+        type=_list(parse_size),
+        default=[],
+        help="square orthogonal_ sizes n (n x n matrices), e.g. 4096,8192",
+    )
+    cli.add_argument("--repeats", type=int, default=5, help="timed rounds (default 5)")
+    cli.add_argument(
+        "--budget",
+        type=float,
+        default=10.0,
+        help="seconds after which a slow call stops repeating (default 10)",
+    )
+    cli.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch.set_num_threads (and TensorFlow's intra-op threads)",
+    )
+    cli.add_argument(
+        "--no-tf", dest="tf", action="store_false", help="skip the TensorFlow baselines"
+    )
+    cli.add_argument(
+        "--no-timing",
+        dest="timing",
+        action="store_false",
+        help="skip the timing table (with --memory or --suite-share)",
+    )
+    cli.add_argument(
+        "--memory",
+        action="store_true",
+        help="measure peak extra memory on >= 1 GiB tensors, one subprocess each",
+    )
+    cli.add_argument(
+        "--memory-numel",
+        type=parse_size,
+        default=None,
+        help="values per tensor for --memory (default: 1 GiB's worth)",
+    )
+    cli.add_argument(
+        "--memory-parity-only",
+        action="store_true",
+        help="--memory measures parity only, not the torch baselines",
+    )
+    cli.add_argument(
+        "--suite-share", action="store_true", help="time sampling vs testing for a parity-style run"
+    )
+    cli.add_argument(
+        "--suite-n", type=parse_size, default=10**7, help="draws for --suite-share (default 1e7)"
+    )
+    cli.add_argument(
+        "--suite-cases",
+        type=_list(str),
+        default=list(SUITE_CASES),
+        help=f"parity suite case patterns for --suite-share (default {','.join(SUITE_CASES)})",
+    )
+    cli.add_argument("--json", type=Path, default=None, help="write the results here")
+    cli.add_argument(
+        "--markdown", type=Path, default=None, help="write the results as Markdown tables here"
+    )
+    cli.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
+    return cli  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.memory_child:
+        print(json.dumps(memory_case(json.loads(args.memory_child))))
+        return {}
+    if args.families is None:
+        args.families = [*DEFAULT_FAMILIES, *(["orthogonal"] if args.orthogonal else [])]
+    if "orthogonal" in args.families and not args.orthogonal:
+        args.orthogonal = [4096]
+    report: dict[str, Any] = {"meta": metadata(args), "cases": [], "memory": None, "suite": None}
+    for case in cases(args) if args.timing else []:
+        result = run_case(case, args)
+        report["cases"].append(result)
+        print_case(result)
+        sys.stdout.flush()
+    if report["cases"]:
+        print_summary(report["cases"])
+    if args.memory:
+        print()
+        report["memory"] = run_memory(args)
+    if args.suite_share:
+        report["suite"] = suite_share(args.suite_n, args.devices[0], args.suite_cases)
+        print_share(report["suite"])
+    report["meta"]["load_average_after"] = _load_average()
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nwrote {args.json}")
+    if args.markdown:
+        args.markdown.write_text(markdown(report))
+        print(f"wrote {args.markdown}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
