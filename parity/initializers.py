@@ -731,7 +731,7 @@ def describe(identifier: Any, shape: Sequence[int], *, layout: Layout = "torch")
 
     Example:
         >>> parity.describe("he_normal", (64, 3, 3, 3))
-        TruncatedNormal(mean=0.0, std=0.3080...)
+        TruncatedNormal(mean=0.0, std=0.3094...)
     """
     init = get(identifier, layout=layout)
     if not isinstance(init, Initializer):
