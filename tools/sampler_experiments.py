@@ -55,6 +55,7 @@ PHI_LOW = 0.5 * math.erfc(TRUNCATION / math.sqrt(2.0))  # Φ(-2)
 SQRT2 = math.sqrt(2.0)
 
 Fill = Callable[[torch.Tensor, float, float, "torch.Generator | None"], None]
+Finish = Callable[[torch.Tensor, float, float, float, float], None]
 
 
 def _bounds(mean: float, std: float, dtype: torch.dtype) -> tuple[float, float]:
@@ -71,12 +72,16 @@ def _flat_chunks(tensor: torch.Tensor, size: int):
         yield flat[start : start + size]
 
 
-def _icdf_(t: torch.Tensor, mean: float, std: float, gen, low: float, high: float) -> None:
-    t.uniform_(-ERF_BOUND, ERF_BOUND, generator=gen)
+def _finish_(t: torch.Tensor, mean: float, std: float, low: float, high: float) -> None:
     t.erfinv_().mul_(SQRT2 * std)
     if mean != 0.0:
         t.add_(mean)
     t.clamp_(low, high)
+
+
+def _icdf_(t: torch.Tensor, mean: float, std: float, gen, low: float, high: float) -> None:
+    t.uniform_(-ERF_BOUND, ERF_BOUND, generator=gen)
+    _finish_(t, mean, std, low, high)
 
 
 def inverse_cdf(tensor, mean, std, gen) -> None:
@@ -145,14 +150,7 @@ def reject_icdf_chunked(size: int) -> Fill:
     return fill
 
 
-def _finish_(t: torch.Tensor, mean: float, std: float, low: float, high: float) -> None:
-    t.erfinv_().mul_(SQRT2 * std)
-    if mean != 0.0:
-        t.add_(mean)
-    t.clamp_(low, high)
-
-
-def pipelined(size: int) -> Fill:
+def pipelined(size: int, finish: Finish = _finish_) -> Fill:
     """The chunked inverse CDF with the two halves of each chunk's work overlapped: this thread
     draws the uniforms of chunk i + 1 (torch's CPU uniform_ is serial) while one worker thread
     runs erfinv_, mul_ and clamp_ on chunk i.  The uniforms are drawn in the same order as
@@ -162,7 +160,8 @@ def pipelined(size: int) -> Fill:
     def fill(tensor, mean, std, gen) -> None:
         low, high = _bounds(mean, std, tensor.dtype)
         if tensor.numel() <= size:
-            _icdf_(tensor, mean, std, gen, low, high)
+            tensor.uniform_(-ERF_BOUND, ERF_BOUND, generator=gen)
+            finish(tensor, mean, std, low, high)
             return
         with ThreadPoolExecutor(1) as worker:
             pending = None
@@ -170,7 +169,7 @@ def pipelined(size: int) -> Fill:
                 chunk.uniform_(-ERF_BOUND, ERF_BOUND, generator=gen)
                 if pending is not None:
                     pending.result()
-                pending = worker.submit(_finish_, chunk, mean, std, low, high)
+                pending = worker.submit(finish, chunk, mean, std, low, high)
             pending.result()
 
     return fill
@@ -190,23 +189,7 @@ def pipelined_serial(size: int) -> Fill:
     """``pipelined/C`` with the worker's erfinv_, mul_ and clamp_ run on pieces of 16K values,
     each below torch's parallel grain: the overlap comes from the two threads alone, and no op
     opens an OpenMP team (whose barrier stalls for a scheduler slice on a busy machine)."""
-
-    def fill(tensor, mean, std, gen) -> None:
-        low, high = _bounds(mean, std, tensor.dtype)
-        if tensor.numel() <= size:
-            tensor.uniform_(-ERF_BOUND, ERF_BOUND, generator=gen)
-            _finish_serial_(tensor, mean, std, low, high)
-            return
-        with ThreadPoolExecutor(1) as worker:
-            pending = None
-            for chunk in _flat_chunks(tensor, size):
-                chunk.uniform_(-ERF_BOUND, ERF_BOUND, generator=gen)
-                if pending is not None:
-                    pending.result()
-                pending = worker.submit(_finish_serial_, chunk, mean, std, low, high)
-            pending.result()
-
-    return fill
+    return pipelined(size, _finish_serial_)
 
 
 def serial_pieces(tensor, mean, std, gen) -> None:
