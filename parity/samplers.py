@@ -9,7 +9,8 @@ module decides *how* it is drawn.
 The truncated normal is drawn by inverting the normal CDF over the truncation interval
 (``sqrt(2) * erfinv(U(erf(-sqrt(2)), erf(sqrt(2))))``): one uniform per value, entirely in place,
 no rejection rounds and no full-size temporaries.  float16 and bfloat16 are drawn in float32,
-a bounded chunk at a time, and rounded to nearest: the exact distribution, rounded.
+a bounded chunk at a time, and rounded to nearest: the exact distribution, rounded.  On a CPU
+with several threads, drawing the uniforms (serial in torch) overlaps with the steps after it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import torch
@@ -32,10 +34,12 @@ TRUNCATION = 2.0  # in units of the pre-truncation stddev, as TensorFlow and Ker
 _ERF_BOUND = math.erf(TRUNCATION / math.sqrt(2.0))
 
 _WIDE_DTYPES = (torch.float32, torch.float64)
-# Reduced-precision values are computed in float32 chunks of at most this share of the tensor
-# (and at least _MIN_CHUNK values), keeping the extra memory well under 10% of the tensor.
-_CHUNK_DIVISOR = 32
-_MIN_CHUNK = 1 << 20
+# Values are drawn and finished a chunk at a time where that is needed (float16/bfloat16, the
+# CPU pipeline below): 1M values, 4 MiB of float32; two such buffers stay far below 10% of any
+# tensor large enough to be chunked.
+_CHUNK = 1 << 20
+
+Step = Callable[[torch.Tensor], object]
 
 
 def chunks(tensor: torch.Tensor, max_numel: int) -> Iterator[torch.Tensor]:
@@ -56,19 +60,75 @@ def chunks(tensor: torch.Tensor, max_numel: int) -> Iterator[torch.Tensor]:
             yield from chunks(tensor[start : start + rows], max_numel)
 
 
-def _fill_rounded_(tensor: torch.Tensor, draw_: Callable[[torch.Tensor], object]) -> torch.Tensor:
-    """Run an in-place float32/float64 draw on ``tensor``.  float16 and bfloat16 are drawn in
-    float32 chunks and rounded to nearest: torch's own reduced-precision ``uniform_`` rounds
-    down (its bfloat16 mean is biased by about half a unit in the last place)."""
-    if tensor.dtype in _WIDE_DTYPES:
-        draw_(tensor)
+def _in_memory_order(tensor: torch.Tensor) -> torch.Tensor | None:
+    """``tensor`` with its dimensions permuted into memory order when that makes it contiguous
+    (a transposed or permuted weight), else None.  torch's elementwise ops visit such a tensor
+    in memory order, so its chunks must be taken in that order too."""
+    if tensor.is_contiguous():
         return tensor
-    size = min(tensor.numel(), max(_MIN_CHUNK, tensor.numel() // _CHUNK_DIVISOR))
-    buffer = torch.empty(size, dtype=torch.float32, device=tensor.device)  # one, reused
-    for view in chunks(tensor, size):
-        part = buffer[: view.numel()].view(view.shape)
-        draw_(part)
-        view.copy_(part)
+    order = sorted(range(tensor.dim()), key=lambda dim: tensor.stride(dim), reverse=True)
+    permuted = tensor.permute(order)
+    return permuted if permuted.is_contiguous() else None
+
+
+def _fill_(tensor: torch.Tensor, draw_: Step, finish_: Step | None = None) -> torch.Tensor:
+    """Fill ``tensor`` in place with ``draw_`` (the step that consumes the generator) followed
+    by ``finish_`` (a deterministic elementwise transform), both run on float32/float64 values.
+
+    float16 and bfloat16 are computed in float32 and rounded to nearest: torch's own
+    reduced-precision ``uniform_`` rounds down (its bfloat16 mean is biased by about half a
+    unit in the last place).  On a CPU with several threads the two steps are overlapped: the
+    Mersenne Twister behind ``uniform_``/``normal_`` is serial, so this thread draws chunk
+    i + 1 while a worker finishes chunk i.  Chunked draws consume the generator exactly as one
+    whole-tensor draw does, so the values do not depend on the thread count."""
+    wide = tensor.dtype in _WIDE_DTYPES
+    dense = _in_memory_order(tensor)
+    overlap = (
+        (finish_ is not None or not wide)
+        and dense is not None  # chunks in memory order draw what one whole-tensor draw does
+        and tensor.device.type == "cpu"
+        and tensor.numel() > _CHUNK
+        and torch.get_num_threads() > 1
+    )
+    if wide and not overlap:
+        draw_(tensor)
+        if finish_ is not None:
+            finish_(tensor)
+        return tensor
+    parts = list(chunks(tensor if dense is None else dense.view(-1), _CHUNK))
+    size = max(part.numel() for part in parts)
+    count = 0 if wide else 1 + overlap  # float32 buffers: one, or one per pipeline stage
+    buffers = [torch.empty(size, dtype=torch.float32, device=tensor.device) for _ in range(count)]
+
+    def finish_part_(part: torch.Tensor, work: torch.Tensor) -> None:
+        if finish_ is not None:
+            finish_(work)
+        if work is not part:
+            part.copy_(work)
+
+    def work_for(index: int, part: torch.Tensor) -> torch.Tensor:
+        if wide:
+            return part
+        return buffers[index % len(buffers)][: part.numel()].view(part.shape)
+
+    if not overlap:
+        for index, part in enumerate(parts):
+            work = work_for(index, part)
+            draw_(work)
+            finish_part_(part, work)
+        return tensor
+    # One short-lived worker per call: no thread outlives the call (or a fork); starting it
+    # costs about 0.1 ms against the >= 5 ms a tensor of more than one chunk takes.
+    with ThreadPoolExecutor(1) as worker:
+        pending: Future[None] | None = None
+        for index, part in enumerate(parts):
+            work = work_for(index, part)  # two buffers: the worker holds the other one
+            draw_(work)
+            if pending is not None:
+                pending.result()
+            pending = worker.submit(finish_part_, part, work)
+        if pending is not None:
+            pending.result()
     return tensor
 
 
@@ -104,9 +164,7 @@ class Uniform:
         return self.low, self.high
 
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        return _fill_rounded_(
-            tensor, lambda t: t.uniform_(self.low, self.high, generator=generator)
-        )
+        return _fill_(tensor, lambda t: t.uniform_(self.low, self.high, generator=generator))
 
     def draw(
         self, shape: Shape, seed: SeedPair, dtype: torch.dtype, device: Device
@@ -132,7 +190,7 @@ class Normal:
         return -math.inf, math.inf
 
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        return _fill_rounded_(tensor, lambda t: t.normal_(self.mean, self.std, generator=generator))
+        return _fill_(tensor, lambda t: t.normal_(self.mean, self.std, generator=generator))
 
     def draw(
         self, shape: Shape, seed: SeedPair, dtype: torch.dtype, device: Device
@@ -164,7 +222,11 @@ class TruncatedNormal:
         return self.mean - TRUNCATION * self.std, self.mean + TRUNCATION * self.std
 
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        return _fill_rounded_(tensor, lambda t: self._fill_wide_(t, generator))
+        return _fill_(
+            tensor,
+            lambda t: t.uniform_(-_ERF_BOUND, _ERF_BOUND, generator=generator),
+            self._inverse_cdf_,
+        )
 
     def draw(
         self, shape: Shape, seed: SeedPair, dtype: torch.dtype, device: Device
@@ -175,9 +237,9 @@ class TruncatedNormal:
             shape, seed, dtype, device, mean=self.mean, stddev=self.std
         )
 
-    def _fill_wide_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> None:
+    def _inverse_cdf_(self, tensor: torch.Tensor) -> None:
+        """Map U(-erf(√2), erf(√2)) values in place to the truncated normal."""
         low, high = self.support
-        tensor.uniform_(-_ERF_BOUND, _ERF_BOUND, generator=generator)
         tensor.erfinv_().mul_(math.sqrt(2.0) * self.std)
         if self.mean != 0.0:
             tensor.add_(self.mean)
@@ -211,9 +273,38 @@ class Orthogonal:
         return -abs(self.gain), abs(self.gain)
 
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        if tensor.device.type == "cpu" and tensor.dtype in _WIDE_DTYPES and tensor.is_contiguous():
+            return self._fill_in_place_(tensor, generator)
         gaussian = torch.empty(self._tall, dtype=_compute_dtype(tensor.dtype), device=tensor.device)
         gaussian.normal_(generator=generator)
         return tensor.copy_(self._orthogonalize(gaussian).reshape(tensor.shape))
+
+    def _fill_in_place_(
+        self, tensor: torch.Tensor, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        """The same law computed in LAPACK's column-major layout with no other copy: a
+        Gaussian drawn there, Householder QR (``geqrf``) and Q (``householder_product``)
+        written back over it.
+
+        A wide or square weight's transpose is column-major already, and its Q (orthonormal
+        columns) gives the weight orthonormal rows: only LAPACK's workspace, a few rows, is
+        extra.  A tall weight is factored in a column-major buffer of its size, then copied."""
+        matrix = tensor.view(self.rows, self.cols)
+        tall = self.rows > self.cols
+        stored = torch.empty(self.cols, self.rows, dtype=tensor.dtype) if tall else matrix
+        # Drawn through the contiguous tensor: torch's normal_ is several times slower on a
+        # transposed view.
+        stored.normal_(generator=generator)
+        work = stored.mT
+        tau = torch.empty(work.shape[1], dtype=tensor.dtype)
+        torch.geqrf(work, out=(work, tau))
+        # R's diagonal (left in place by geqrf): its signs make Q Haar, as in _orthogonalize.
+        signs = torch.where(work.diagonal() < 0, -self.gain, self.gain).to(tensor.dtype)
+        torch.linalg.householder_product(work, tau, out=work)
+        work.mul_(signs)
+        if tall:
+            matrix.copy_(work)
+        return tensor
 
     def draw(
         self, shape: Shape, seed: SeedPair, dtype: torch.dtype, device: Device

@@ -87,6 +87,33 @@ def test_reduced_precision_large_tensor_is_chunked_correctly():
     assert base.float().abs().max() <= bound * (1 + 2**-8)
 
 
+@pytest.fixture
+def thread_count():
+    """Set torch's CPU thread count for one test and restore it afterwards."""
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize(
+    "init", [parity.glorot_normal_, parity.glorot_uniform_, parity.truncated_normal_], ids=str
+)
+def test_values_do_not_depend_on_the_thread_count(init, dtype, thread_count):
+    # Several chunks, one of them partial, contiguous and transposed: with more than one thread
+    # the draw and the finishing steps overlap chunk by chunk, with one thread they do not.
+    results = []
+    for threads in (1, 2):
+        thread_count(threads)
+        for tensor in (
+            torch.empty(2100, 1100, dtype=dtype),
+            torch.empty(1100, 2100, dtype=dtype).T,
+        ):
+            results.append(init(tensor, generator=seeded(11)))
+    assert torch.isfinite(results[0]).all()
+    assert torch.equal(results[0], results[2]) and torch.equal(results[1], results[3])
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
 def test_truncated_samples_never_reach_two_sigma(dtype):
     w = torch.empty(2_000_000, dtype=dtype)

@@ -27,16 +27,18 @@ Candidates (all exact up to float rounding; the bounds are float bounds one step
   the mixture is the truncated normal, and the positions stay independent.
 * ``pipelined/C``: ``inverse_cdf/C`` with the uniforms of the next chunk drawn while a worker
   thread finishes the current one (erfinv_, mul_, clamp_); the same values as
-  ``inverse_cdf/C``.
+  ``inverse_cdf/C``.  With C = 1M this is what ``parity.samplers`` does on a CPU with several
+  threads.
 * ``pipelined_serial/C``: ``pipelined/C`` with the worker's ops on 16K-value pieces, below
   torch's parallel grain, so no OpenMP team is opened; the same values as ``inverse_cdf/C``.
 * ``serial_pieces``: ``uniform_`` on the whole tensor, then erfinv_, mul_, clamp_ on 16K-value
   pieces on this thread only; the same values as ``inverse_cdf``.
 
-``--orthogonal N`` times three ways to draw a Haar orthogonal N x N matrix instead: parity's
-(a Gaussian buffer and ``linalg.qr``), the same values computed in place in the tensor
-(``geqrf`` and ``householder_product`` with ``out=`` the tensor), and the in-place version on
-the column-major transposed view.
+``--orthogonal N`` times three ways to draw a Haar orthogonal N x N matrix instead: a Gaussian
+buffer and ``linalg.qr`` (parity's method for float16/bfloat16 and off the CPU), the same values
+computed in place in the tensor (``geqrf`` and ``householder_product`` with ``out=`` the
+tensor: parity's method for tall float32/float64 matrices on the CPU), and the in-place
+version on the column-major transposed view (parity's for square and wide ones).
 """
 
 from __future__ import annotations
@@ -217,7 +219,7 @@ def candidates(chunk_sizes: list[int]) -> dict[str, Fill]:
 
 
 def orthogonal_qr(tensor: torch.Tensor, gen) -> None:
-    """parity's Orthogonal for a square float32 matrix: a Gaussian buffer, linalg.qr, the
+    """The buffer method for a square float32 matrix: a Gaussian buffer, linalg.qr, the
     columns of Q times the signs of R's diagonal, copied into the tensor."""
     gaussian = torch.empty_like(tensor).normal_(generator=gen)
     q, r = torch.linalg.qr(gaussian)
