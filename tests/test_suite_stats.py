@@ -108,6 +108,27 @@ def test_support_counts_nan_and_bounds():
     assert _summary(closed, torch.tensor([-1.0, 1.0, 1.0001, 0.0])).outside == 1
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_large_chunk_summary_equals_direct_counts(threads):
+    # Above the parallel-sort size a chunk is sorted in one piece per thread; NaNs land in
+    # one piece only.  Every field must equal a direct count over the whole sample.
+    target = stats.make_target(LAWS["normal"])
+    values = _draw(LAWS["normal"], 3_000_000, seed=8)
+    values[[5, 2_999_990]] = math.nan
+    values[7] = math.inf
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        summary = _summary(target, values)
+    finally:
+        torch.set_num_threads(before)
+    x = values.double().numpy()
+    finite = x[~np.isnan(x)]
+    assert np.array_equal(summary.cum, np.searchsorted(np.sort(finite), target.grid, "right"))
+    assert summary.n == 3_000_000 and summary.outside == 3  # two NaNs, one inf
+    assert summary.maximum == math.inf and summary.minimum == finite.min()
+
+
 def test_moments_match_scipy():
     law = LAWS["truncated_normal"]
     target = stats.make_target(law)

@@ -200,11 +200,12 @@ def sample_summary(
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
     reducer = Reducer(target, device)
-    per_chunk = max(1, CHUNK_VALUES // numel)
+    per_chunk = min(calls, max(1, CHUNK_VALUES // numel))
+    buffer = torch.empty((per_chunk, *shape), dtype=dtype, device=device)  # reused: no page faults
     done = 0
     while done < calls:
         k = min(per_chunk, calls - done)
-        weights = torch.full((k, *shape), math.nan, dtype=dtype, device=device)
+        weights = buffer[:k].fill_(math.nan)
         for i in range(k):
             function(weights[i], generator=generator)
         if orthogonal is not None:

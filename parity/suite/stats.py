@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -303,11 +304,30 @@ class Summary:
         return math.sqrt(self.sum_sq / max(1, self.n))
 
 
+# Chunks of at least this many values are sorted in one piece per torch thread, in parallel.
+_PARALLEL_SORT_MIN = 1 << 20
+
+
+def _sorted_runs(x: torch.Tensor) -> list[torch.Tensor]:
+    """``x`` cut into pieces, each sorted ascending.  On the CPU numpy's sort is used (an
+    order of magnitude faster than torch's: vectorized for float32 and float64 since numpy
+    2.0) on one piece per torch thread at once (it releases the GIL)."""
+    if x.device.type != "cpu":
+        return [torch.sort(x).values]
+    array = x.contiguous().numpy()
+    pieces = min(torch.get_num_threads(), max(1, array.size // _PARALLEL_SORT_MIN))
+    if pieces == 1:
+        return [torch.from_numpy(np.sort(array))]
+    with ThreadPoolExecutor(pieces) as pool:
+        return [torch.from_numpy(run) for run in pool.map(np.sort, np.array_split(array, pieces))]
+
+
 class Reducer:
     """Accumulates chunks of one sample into a :class:`Summary` on the chunks' device.
 
-    Each chunk is sorted once; the grid is located in it with one ``searchsorted`` (``B`` binary
-    searches), which is cheaper than locating every value in the grid.
+    Each chunk is sorted (in one piece per thread on the CPU); the grid is located in each
+    sorted piece with one ``searchsorted`` (``B`` binary searches), which is cheaper than
+    locating every value in the grid.
     """
 
     def __init__(self, target: Target, device: torch.device | str = "cpu") -> None:
@@ -333,15 +353,19 @@ class Reducer:
             x = x.float()  # exact; sorting and comparing are then plain float ops
         self.n += x.numel()
         self.calls += calls
-        nan = torch.isnan(x)
-        if bool(nan.any()):
-            self.outside += nan.sum()
-            x = x[~nan]
         if x.numel() == 0:
             return
-        x = torch.sort(x).values.to(torch.float64)
+        for run in _sorted_runs(x):
+            if bool(torch.isnan(run[-1])):  # sorting puts NaNs last; they count as outside
+                nans = int(torch.isnan(run).sum())
+                self.outside += nans
+                run = run[: run.numel() - nans]
+            if run.numel():
+                self._add_sorted(run.to(torch.float64))
+
+    def _add_sorted(self, x: torch.Tensor) -> None:
         self.cum += torch.searchsorted(x, self.grid, right=True)
-        dev = x - self.target.mean
+        dev = x - self.target.mean if self.target.mean else x  # most targets are centred
         self.sums += torch.stack([dev.sum(), torch.dot(dev, dev)])
         low, high = self.bounds[0:1], self.bounds[1:2]
         closed = self.target.closed
