@@ -502,7 +502,7 @@ def _fill_fixed(out: torch.Tensor, seed: tuple[int, int], transform: Transform) 
     def chunk(stream: _Philox, scratch: _Scratch, start: int, stop: int) -> None:
         planes = scratch("planes", out.dtype, per_block * (stop - start)).view(per_block, -1)
         transform(stream.blocks(_block_range(start, stop, scratch), start >> 32), planes, scratch)
-        body[start:stop].copy_(planes.t())
+        _interleave_(body[start:stop], planes)
 
     _map_chunks(seed, out.device, full, chunk)
     tail = out.numel() - full * per_block
@@ -512,6 +512,18 @@ def _fill_fixed(out: torch.Tensor, seed: tuple[int, int], transform: Transform) 
         words = _Philox(seed, scratch).blocks(_block_range(full, full + 1, scratch), full >> 32)
         transform(words, planes, scratch)
         out[full * per_block :].copy_(planes[:tail, 0])
+
+
+def _interleave_(groups: torch.Tensor, planes: torch.Tensor) -> None:
+    """Write plane ``i`` (value ``i`` of every group) into column ``i`` of ``groups``.  One
+    strided copy per plane: torch's transposing ``copy_`` is several times slower, and on the
+    CPU numpy's strided copy is about three times faster than torch's."""
+    numpy = groups.device.type == "cpu" and groups.dtype != torch.bfloat16  # numpy has none
+    for i, plane in enumerate(planes):
+        if numpy:
+            np.copyto(groups[:, i].numpy(), plane.numpy())
+        else:
+            groups[:, i].copy_(plane)
 
 
 def _block_range(start: int, stop: int, scratch: _Scratch) -> torch.Tensor:
@@ -536,8 +548,8 @@ def _fill_truncated(out: torch.Tensor, seed: tuple[int, int]) -> None:
         first = _block_range(start, stop, scratch).mul_(stride).bitwise_and_(_MASK32)
         _normal_planes(stream.blocks(first, (start * stride) >> 32), planes, scratch)
         whole = min(stop, full) - start
-        out[start * per_group :][: whole * per_group].view(-1, per_group).copy_(
-            planes[:, :whole].t()
+        _interleave_(
+            out[start * per_group :][: whole * per_group].view(-1, per_group), planes[:, :whole]
         )
         if stop > full:  # the last group is computed whole and cut
             out[full * per_group :].copy_(planes[: out.numel() - full * per_group, -1])
