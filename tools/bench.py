@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -124,6 +125,12 @@ def parse_size(text: str) -> int:
     return int(value)
 
 
+def parse_matrix(text: str) -> tuple[int, int]:
+    """``"4096"`` → (4096, 4096); ``"8192x2048"`` → (8192, 2048)."""
+    rows, _, cols = text.lower().partition("x")
+    return parse_size(rows), parse_size(cols or rows)
+
+
 def size_label(numel: int) -> str:
     for unit, scale in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
         if numel >= scale and numel % scale == 0:
@@ -157,7 +164,7 @@ def cases(args: argparse.Namespace) -> list[Case]:
         for dtype in args.dtypes:
             for family in args.families:
                 if family == "orthogonal":
-                    shapes = [(n, n) for n in args.orthogonal]
+                    shapes = list(args.orthogonal)
                 else:
                     shapes = [matrix_shape(numel) for numel in args.sizes]
                 found += [Case(family, shape, dtype, device) for shape in shapes]
@@ -376,16 +383,11 @@ def run_memory(args: argparse.Namespace) -> list[dict[str, Any]]:
             itemsize = torch.empty((), dtype=DTYPES[dtype]).element_size()
             numel = args.memory_numel or -(-GIB // itemsize)
             for family in args.families:
-                if family == "orthogonal":
-                    if not args.orthogonal:
-                        continue
-                    shape: tuple[int, ...] = (max(args.orthogonal),) * 2
-                else:
-                    shape = matrix_shape(numel)
+                shapes = args.orthogonal if family == "orthogonal" else [matrix_shape(numel)]
                 methods = ["parity"]
                 if not args.memory_parity_only:
                     methods += FAMILIES[family].torch_baselines
-                for method in methods:
+                for shape, method in itertools.product(shapes, methods):
                     spec = {"family": family, "method": method, "shape": list(shape),
                             "dtype": dtype, "device": device}  # fmt: skip
                     result = _memory_subprocess(spec, args.threads)
@@ -710,9 +712,9 @@ def parser() -> argparse.ArgumentParser:
     )
     cli.add_argument(
         "--orthogonal",
-        type=_list(parse_size),
+        type=_list(parse_matrix),
         default=[],
-        help="square orthogonal_ sizes n (n x n matrices), e.g. 4096,8192",
+        help="orthogonal_ matrices, n (n x n) or RxC, e.g. 4096,8192,8192x2048",
     )
     cli.add_argument("--repeats", type=int, default=5, help="timed rounds (default 5)")
     cli.add_argument(
@@ -782,7 +784,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.families is None:
         args.families = [*DEFAULT_FAMILIES, *(["orthogonal"] if args.orthogonal else [])]
     if "orthogonal" in args.families and not args.orthogonal:
-        args.orthogonal = [4096]
+        args.orthogonal = [(4096, 4096)]
     report: dict[str, Any] = {"meta": metadata(args), "cases": [], "memory": None, "suite": None}
     for case in cases(args) if args.timing else []:
         result = run_case(case, args)
