@@ -100,11 +100,16 @@ def _fill_(tensor: torch.Tensor, draw_: Step, finish_: Step | None = None) -> to
     count = 0 if wide else 1 + overlap  # float32 buffers: one, or one per pipeline stage
     buffers = [torch.empty(size, dtype=torch.float32, device=tensor.device) for _ in range(count)]
 
+    inference = torch.is_inference_mode_enabled()
+
     def finish_part_(part: torch.Tensor, work: torch.Tensor) -> None:
-        if finish_ is not None:
-            finish_(work)
-        if work is not part:
-            part.copy_(work)
+        # Grad and inference mode are per thread: the worker takes the caller's (initializers
+        # run under no_grad, and a tensor made in inference mode is written in it).
+        with torch.inference_mode(inference), torch.no_grad():
+            if finish_ is not None:
+                finish_(work)
+            if work is not part:
+                part.copy_(work)
 
     def work_for(index: int, part: torch.Tensor) -> torch.Tensor:
         if wide:

@@ -466,7 +466,12 @@ def _map_chunks(
     errors: list[BaseException] = []
     queue = iter(enumerate(starts))
     lock = threading.Lock()
+    inference = torch.is_inference_mode_enabled()
 
+    # Grad and inference mode are per thread: each worker takes the caller's, so it may write
+    # a tensor the caller made in inference mode.
+    @torch.inference_mode(inference)
+    @torch.no_grad()
     def worker() -> None:
         torch.set_num_threads(1)
         try:

@@ -59,6 +59,22 @@ def test_parameter_that_requires_grad(init):
     assert p.requires_grad and p.grad_fn is None and torch.isfinite(p).all()
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("init", [parity.glorot_normal_, parity.glorot_uniform_], ids=str)
+def test_large_parameter_with_several_threads(init, dtype, thread_count):
+    # Several chunks: the steps after the draw run on a worker thread, where grad mode is
+    # the thread's own; they must still not be recorded on the parameter.
+    thread_count(2)
+    p = torch.nn.Parameter(torch.full((2100, 1100), float("nan"), dtype=dtype))
+    init(p)
+    assert p.requires_grad and p.grad_fn is None and torch.isfinite(p).all()
+    with torch.inference_mode():  # a tensor made there may only be written there
+        w = torch.full((2100, 1100), float("nan"), dtype=dtype)
+        init(w)
+        init(w, seed=3)
+    assert torch.isfinite(w).all()
+
+
 @pytest.mark.parametrize("init", ALL, ids=NAMES)
 def test_meta_and_empty_tensors_are_returned_unchanged(init):
     meta = torch.empty(4, 4, device="meta")
