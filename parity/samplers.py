@@ -287,8 +287,8 @@ class Orthogonal:
     def _fill_in_place_(
         self, tensor: torch.Tensor, generator: torch.Generator | None
     ) -> torch.Tensor:
-        """The same law computed in LAPACK's column-major layout with no other copy: a
-        Gaussian drawn there, Householder QR (``geqrf``) and Q (``householder_product``)
+        """The same law computed in LAPACK's column-major layout without a Gaussian buffer:
+        a Gaussian drawn there, Householder QR (``geqrf``) and Q (``householder_product``)
         written back over it.
 
         A wide or square weight's transpose is column-major already, and its Q (orthonormal

@@ -314,7 +314,7 @@ def _sorted_runs(x: torch.Tensor) -> list[torch.Tensor]:
     2.0) on one piece per torch thread at once (it releases the GIL)."""
     if x.device.type != "cpu":
         return [torch.sort(x).values]
-    array = x.contiguous().numpy()
+    array = x.detach().contiguous().numpy()
     pieces = min(torch.get_num_threads(), max(1, array.size // _PARALLEL_SORT_MIN))
     if pieces == 1:
         return [torch.from_numpy(np.sort(array))]
