@@ -41,6 +41,11 @@ def check_case(case: dict, family: str, tf: bool) -> None:
     assert all(positive_finite(v) for v in case["ms"].values())
     assert all(positive_finite(v) for v in case["values_per_s"].values())
     assert all(positive_finite(v) for v in case["ratios"].values())
+    if case["device"] == "cpu":  # no peak memory bandwidth to compare with
+        assert case["bandwidth_share"] == {}
+    else:
+        assert set(case["bandwidth_share"]) == expected
+        assert all(positive_finite(v) for v in case["bandwidth_share"].values())
     target = case["target"]
     assert target["baseline"] == spec.target and target["max_ratio"] == spec.max_ratio
     if spec.target in case["unavailable"]:
@@ -110,3 +115,11 @@ def test_generic_share_without_the_suite() -> None:
     (row,) = share["cases"]
     assert row["values"] == 1 << 12 and "generic" in share["what"]
     assert positive_finite(row["sampling_ms"]) and positive_finite(row["testing_ms"])
+
+
+def test_theoretical_bandwidth_matches_a_data_sheet() -> None:
+    # H100 SXM5 (HBM3): 2619 MHz memory clock, 5120-bit bus, 3.35 TB/s on NVIDIA's data sheet.
+    assert bench.theoretical_bandwidth(2_619_000, 5120) == pytest.approx(3.352e12, rel=1e-3)
+    # A100 40 GB (HBM2): 1215 MHz, 5120 bits, 1555 GB/s.
+    assert bench.theoretical_bandwidth(1_215_000, 5120) == pytest.approx(1.555e12, rel=1e-3)
+    assert bench.peak_bandwidth("cpu") is None

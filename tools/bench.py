@@ -30,6 +30,10 @@ the memory allocated before the call).  --suite-share runs parity-suite cases
 inside the initializer (sampling) vs everything else (testing); without the suite installed it
 times a generic sort-and-KS check instead.
 
+On CUDA each timing also gets the share of the GPU's peak memory bandwidth it reaches: the
+tensor's bytes (each value written once, the least any in-place sampler moves) per second over
+the theoretical peak, 2 transfers per memory clock times the bus width.
+
 Output: a table per case (ms, values/s, parity/baseline ratios), a summary of the targets,
 --json PATH (every number above, plus the machine and versions) and --markdown PATH (tables).
 
@@ -277,6 +281,23 @@ def best_times(
     return {name: t for name, t in best.items() if name not in failed}, failed
 
 
+def theoretical_bandwidth(memory_clock_khz: float, bus_width_bits: float) -> float:
+    """Peak memory bandwidth in bytes/s: double data rate, ``bus_width_bits / 8`` bytes per
+    transfer (what NVIDIA's data sheets quote: an H100 SXM's 2619 MHz, 5120 bits give 3.35 TB/s)."""
+    return 2.0 * memory_clock_khz * 1e3 * bus_width_bits / 8.0
+
+
+def peak_bandwidth(device: str) -> float | None:
+    """The device's theoretical memory bandwidth in bytes/s; None off CUDA or where torch does
+    not report the memory clock."""
+    if torch.device(device).type != "cuda":
+        return None
+    properties = torch.cuda.get_device_properties(device)
+    clock = getattr(properties, "memory_clock_rate", 0)
+    width = getattr(properties, "memory_bus_width", 0)
+    return theoretical_bandwidth(clock, width) if clock and width else None
+
+
 def run_case(case: Case, args: argparse.Namespace) -> dict[str, Any]:
     family = FAMILIES[case.family]
     tensor = torch.empty(case.shape, dtype=DTYPES[case.dtype], device=case.device)
@@ -301,6 +322,8 @@ def run_case(case: Case, args: argparse.Namespace) -> dict[str, Any]:
         raise RuntimeError(f"{parity_label} failed on {case}: {failed[parity_label]}")
     mine = best[parity_label]
     ratio = mine / best[family.target] if family.target in best else None
+    peak = peak_bandwidth(case.device)
+    itemsize = tensor.element_size()
     return {
         "family": case.family,
         "initializer": family.initializer,
@@ -310,6 +333,12 @@ def run_case(case: Case, args: argparse.Namespace) -> dict[str, Any]:
         "device": case.device,
         "ms": {label: seconds * 1e3 for label, seconds in best.items()},
         "values_per_s": {label: case.numel / seconds for label, seconds in best.items()},
+        "bandwidth_share": {
+            label: case.numel * (4 if label.endswith(" float32") else itemsize) / seconds / peak
+            for label, seconds in best.items()
+        }
+        if peak
+        else {},
         "ratios": {
             label: mine / seconds for label, seconds in best.items() if label != parity_label
         },
@@ -539,6 +568,8 @@ def print_case(result: dict[str, Any]) -> None:
     for label, ms in result["ms"].items():
         ratio = result["ratios"].get(label)
         text = f"  {label:34s} {ms:10.1f} ms {result['values_per_s'][label] / 1e6:8.0f} M/s"
+        if label in result.get("bandwidth_share", {}):
+            text += f" {result['bandwidth_share'][label]:6.1%} of peak bandwidth"
         if label != parity_label:
             text += f"   parity/this {ratio:6.3f}"
         if label == target["baseline"]:
@@ -599,6 +630,14 @@ def markdown(report: dict[str, Any]) -> str:
                 else f"{target['ratio']:.2f}× ≤ {target['max_ratio']}: "
                 + ("met" if target["met"] else "**not met**")
             )  # fmt: skip
+            share = case.get("bandwidth_share", {})
+            others = "<br>".join(
+                [others]
+                + [
+                    f"{label}: {fraction:.0%} of peak bandwidth"
+                    for label, fraction in share.items()
+                ]
+            )
             lines.append(
                 f"| {case['family']} | `{case['initializer']}` | {size_label(case['numel'])} "
                 f"| {case['dtype']} | {case['device']} | {case['ms'][mine]:.1f} "
