@@ -341,6 +341,7 @@ class Reducer:
         self.sums = torch.zeros(2, dtype=torch.float64, device=self.device)
         self.outside = torch.zeros((), dtype=torch.int64, device=self.device)
         self.extremes = [math.inf, -math.inf]
+        self._scratch = torch.empty(0, dtype=torch.float64, device=self.device)
         self.n = 0
         self.calls = 0
         self.orthogonality_error: float | None = None
@@ -361,7 +362,14 @@ class Reducer:
                 self.outside += nans
                 run = run[: run.numel() - nans]
             if run.numel():
-                self._add_sorted(run.to(torch.float64))
+                self._add_sorted(self._float64(run.numel()).copy_(run))
+
+    def _float64(self, n: int) -> torch.Tensor:
+        """A float64 scratch buffer of ``n`` values, reused from chunk to chunk (a fresh one
+        costs more in page faults than the conversion itself)."""
+        if self._scratch.numel() < n:
+            self._scratch = torch.empty(n, dtype=torch.float64, device=self.device)
+        return self._scratch[:n]
 
     def _add_sorted(self, x: torch.Tensor) -> None:
         self.cum += torch.searchsorted(x, self.grid, right=True)
