@@ -547,8 +547,10 @@ def _fill_truncated(out: torch.Tensor, seed: tuple[int, int]) -> None:
     per_group = _per_block(out.dtype)
     stride = _RESERVED_SAMPLES * per_group // 4  # blocks reserved per group
     groups, full = -(-out.numel() // per_group), out.numel() // per_group
+    tables = _Tables.on(out.device)
+    positions, enough = tables.pick[per_group]
 
-    def first_block(stream: _Philox, scratch: _Scratch, start: int, stop: int) -> Any:
+    def chunk(stream: _Philox, scratch: _Scratch, start: int, stop: int) -> torch.Tensor:
         planes = scratch("planes", out.dtype, per_group * (stop - start)).view(per_group, -1)
         first = _block_range(start, stop, scratch).mul_(stride).bitwise_and_(_MASK32)
         _normal_planes(stream.blocks(first, (start * stride) >> 32), planes, scratch)
@@ -560,29 +562,21 @@ def _fill_truncated(out: torch.Tensor, seed: tuple[int, int]) -> None:
             out[full * per_group :].copy_(planes[: out.numel() - full * per_group, -1])
         magnitude = torch.abs(planes, out=scratch("abs", out.dtype, planes.numel()).view_as(planes))
         rows = (magnitude.amax(dim=0) >= 2.0).nonzero().squeeze(1)
-        return rows + start, planes.index_select(1, rows)
-
-    parts = _map_chunks(seed, out.device, groups, first_block)
-    rows = torch.cat([rows for rows, _ in parts])
-    if not rows.numel():
-        return
-    first = torch.cat([values for _, values in parts], dim=1)
-    tables = _Tables.on(out.device)
-    positions, enough = tables.pick[per_group]
-
-    def second_block(stream: _Philox, scratch: _Scratch, start: int, stop: int) -> torch.Tensor:
-        # The candidates of the first two blocks, in stream order; a table maps the pattern of
-        # those inside (-2, 2) to the positions of the first per_group of them.
-        some = rows[start:stop]
-        candidates = torch.empty(2 * per_group, some.numel(), dtype=out.dtype, device=out.device)
-        candidates[:per_group] = first[:, start:stop]
-        _blocks_at(stream, some * stride + 1, candidates[per_group:], scratch)
+        if not rows.numel():
+            return rows
+        # The groups with a value outside (-2, 2), right away (nothing piles up across chunks):
+        # the candidates of their first two blocks in stream order; a table maps the pattern of
+        # those inside to the positions of the first per_group of them.
+        candidates = torch.empty(2 * per_group, rows.numel(), dtype=out.dtype, device=out.device)
+        torch.index_select(planes, 1, rows, out=candidates[:per_group])
+        rows += start
+        _blocks_at(stream, rows * stride + 1, candidates[per_group:], scratch)
         pattern = ((candidates.abs() < 2.0) * tables.bits[per_group]).sum(dim=0)
         chosen = torch.gather(candidates, 0, positions.index_select(1, pattern))
-        _write_groups(out, some, chosen.t())  # every row; those still short are redone below
-        return some[(~enough[pattern]).nonzero().squeeze(1)]
+        _write_groups(out, rows, chosen.t())  # every row; those still short are redone below
+        return rows[(~enough[pattern]).nonzero().squeeze(1)]
 
-    short = torch.cat(_map_chunks(seed, out.device, rows.numel(), second_block))
+    short = torch.cat(_map_chunks(seed, out.device, groups, chunk))
     if short.numel():
         scratch = _Scratch(out.device)
         _refill(_Philox(seed, scratch), short, per_group, stride, out, scratch)
