@@ -83,3 +83,12 @@ def from_keras_layout(values: torch.Tensor) -> torch.Tensor:
     if rank < 2:
         return values
     return values.permute(rank - 1, rank - 2, *range(rank - 2))
+
+
+def to_keras_layout(weight: torch.Tensor) -> torch.Tensor:
+    """View a torch weight ``(out, in, *k)`` as its Keras-layout kernel ``(*k, in, out)``
+    (the inverse of :func:`from_keras_layout`); rank 0 and 1 are returned as they are."""
+    rank = weight.dim()
+    if rank < 2:
+        return weight
+    return weight.permute(*range(2, rank), 1, 0)

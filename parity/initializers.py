@@ -21,7 +21,7 @@ from typing import Any, Literal, Protocol
 
 import torch
 
-from parity.fans import Layout, check_layout, compute_fans, from_keras_layout, keras_shape
+from parity.fans import Layout, check_layout, compute_fans, to_keras_layout
 from parity.samplers import (
     TRUNCATED_NORMAL_STD,
     Constant,
@@ -126,12 +126,9 @@ def _fill_(
         return tensor
     if seed_pair is None:
         return target.fill_(tensor, generator)
-    if layout == "keras":
-        return tensor.copy_(
-            target.draw(tuple(tensor.shape), seed_pair, tensor.dtype, tensor.device)
-        )
-    values = target.draw(keras_shape(tensor.shape), seed_pair, tensor.dtype, tensor.device)
-    return tensor.copy_(from_keras_layout(values))
+    kernel = tensor if layout == "keras" else to_keras_layout(tensor)  # a view: written through
+    target.draw(tuple(kernel.shape), seed_pair, tensor.dtype, tensor.device, out=kernel)
+    return tensor
 
 
 # --------------------------------------------------------------------------- targets

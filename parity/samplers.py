@@ -2,7 +2,8 @@
 
 Each distribution is a small frozen dataclass that knows its moments and support and fills a
 tensor with ``fill_(tensor, generator)``; the random ones also ``draw(shape, seed, dtype,
-device)`` the very values TensorFlow draws for a stateless seed pair (``parity.tf_random``).
+device, out=None)`` the very values TensorFlow draws for a stateless seed pair
+(``parity.tf_random``), into a new tensor or into ``out``.
 Initializers (``parity.initializers``) only decide *which* distribution a weight gets; this
 module decides *how* it is drawn.
 
@@ -172,11 +173,18 @@ class Uniform:
         return _fill_(tensor, lambda t: t.uniform_(self.low, self.high, generator=generator))
 
     def draw(
-        self, shape: Shape, seed: SeedPair, dtype: torch.dtype, device: Device
+        self,
+        shape: Shape,
+        seed: SeedPair,
+        dtype: torch.dtype,
+        device: Device,
+        out: torch.Tensor | None = None,
     ) -> torch.Tensor:
         from parity import tf_random
 
-        return tf_random.uniform(shape, seed, dtype, device, minval=self.low, maxval=self.high)
+        return tf_random.uniform(
+            shape, seed, dtype, device, minval=self.low, maxval=self.high, out=out
+        )
 
 
 @dataclass(frozen=True)
@@ -198,11 +206,18 @@ class Normal:
         return _fill_(tensor, lambda t: t.normal_(self.mean, self.std, generator=generator))
 
     def draw(
-        self, shape: Shape, seed: SeedPair, dtype: torch.dtype, device: Device
+        self,
+        shape: Shape,
+        seed: SeedPair,
+        dtype: torch.dtype,
+        device: Device,
+        out: torch.Tensor | None = None,
     ) -> torch.Tensor:
         from parity import tf_random
 
-        return tf_random.normal(shape, seed, dtype, device, mean=self.mean, stddev=self.std)
+        return tf_random.normal(
+            shape, seed, dtype, device, mean=self.mean, stddev=self.std, out=out
+        )
 
 
 @dataclass(frozen=True)
@@ -234,12 +249,17 @@ class TruncatedNormal:
         )
 
     def draw(
-        self, shape: Shape, seed: SeedPair, dtype: torch.dtype, device: Device
+        self,
+        shape: Shape,
+        seed: SeedPair,
+        dtype: torch.dtype,
+        device: Device,
+        out: torch.Tensor | None = None,
     ) -> torch.Tensor:
         from parity import tf_random
 
         return tf_random.truncated_normal(
-            shape, seed, dtype, device, mean=self.mean, stddev=self.std
+            shape, seed, dtype, device, mean=self.mean, stddev=self.std, out=out
         )
 
     def _inverse_cdf_(self, tensor: torch.Tensor) -> None:
@@ -312,15 +332,22 @@ class Orthogonal:
         return tensor
 
     def draw(
-        self, shape: Shape, seed: SeedPair, dtype: torch.dtype, device: Device
+        self,
+        shape: Shape,
+        seed: SeedPair,
+        dtype: torch.dtype,
+        device: Device,
+        out: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Keras's values for a Keras-layout ``shape`` (flattened as Keras flattens it), up to
-        the rounding of torch's QR against TensorFlow's."""
+        the rounding of torch's QR against TensorFlow's; written into ``out`` if given (the QR
+        needs the whole Gaussian matrix, so this one is drawn whole first)."""
         from parity import tf_random
 
         keras = Orthogonal(math.prod(shape[:-1]), shape[-1], self.gain)
         gaussian = tf_random.normal(keras._tall, seed, _compute_dtype(dtype), device)
-        return keras._orthogonalize(gaussian).reshape(shape).to(dtype)
+        values = keras._orthogonalize(gaussian).reshape(shape).to(dtype)
+        return values if out is None else out.copy_(values)
 
     @property
     def _tall(self) -> tuple[int, int]:

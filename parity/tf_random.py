@@ -498,15 +498,17 @@ def _map_chunks(
     return results
 
 
-def _fill_fixed(out: torch.Tensor, seed: tuple[int, int], transform: Transform) -> None:
-    """Fill flat ``out`` with the groups of a fixed-count distribution, one block per group."""
+def _fill_fixed(out: torch.Tensor, seed: tuple[int, int], first: int, transform: Transform) -> None:
+    """Fill flat ``out`` with groups ``first``, ``first + 1``, ... of a fixed-count
+    distribution, one block per group (``first`` a multiple of ``_CHUNK``)."""
     per_block = _per_block(out.dtype)
     full = out.numel() // per_block
     body = out[: full * per_block].view(full, per_block)
 
     def chunk(stream: _Philox, scratch: _Scratch, start: int, stop: int) -> None:
         planes = scratch("planes", out.dtype, per_block * (stop - start)).view(per_block, -1)
-        transform(stream.blocks(_block_range(start, stop, scratch), start >> 32), planes, scratch)
+        blocks = _block_range(first + start, first + stop, scratch)
+        transform(stream.blocks(blocks, (first + start) >> 32), planes, scratch)
         _interleave_(body[start:stop], planes)
 
     _map_chunks(seed, out.device, full, chunk)
@@ -514,7 +516,8 @@ def _fill_fixed(out: torch.Tensor, seed: tuple[int, int], transform: Transform) 
     if tail:  # the last group is computed whole and cut
         scratch = _Scratch(out.device)
         planes = scratch("planes", out.dtype, per_block).view(per_block, 1)
-        words = _Philox(seed, scratch).blocks(_block_range(full, full + 1, scratch), full >> 32)
+        last = first + full
+        words = _Philox(seed, scratch).blocks(_block_range(last, last + 1, scratch), last >> 32)
         transform(words, planes, scratch)
         out[full * per_block :].copy_(planes[:tail, 0])
 
@@ -537,8 +540,9 @@ def _block_range(start: int, stop: int, scratch: _Scratch) -> torch.Tensor:
     return torch.arange(low, low + stop - start, out=scratch("low", torch.int64, stop - start))
 
 
-def _fill_truncated(out: torch.Tensor, seed: tuple[int, int]) -> None:
-    """Fill flat ``out`` (float32 or float64) with TensorFlow's truncated normal groups.
+def _fill_truncated(out: torch.Tensor, seed: tuple[int, int], first: int) -> None:
+    """Fill flat ``out`` (float32 or float64) with TensorFlow's truncated normal groups
+    ``first``, ``first + 1``, ... (``first`` a multiple of ``_CHUNK``).
 
     Every group first takes the first block of its stream; 83% (float32) or 91% (float64) of
     groups keep all of that block's values.  The others then take their second block, and the
@@ -552,8 +556,11 @@ def _fill_truncated(out: torch.Tensor, seed: tuple[int, int]) -> None:
 
     def chunk(stream: _Philox, scratch: _Scratch, start: int, stop: int) -> torch.Tensor:
         planes = scratch("planes", out.dtype, per_group * (stop - start)).view(per_group, -1)
-        first = _block_range(start, stop, scratch).mul_(stride).bitwise_and_(_MASK32)
-        _normal_planes(stream.blocks(first, (start * stride) >> 32), planes, scratch)
+        group = first + start  # the stream's own numbering
+        blocks = _block_range(group, group + stop - start, scratch).mul_(stride)
+        _normal_planes(
+            stream.blocks(blocks.bitwise_and_(_MASK32), (group * stride) >> 32), planes, scratch
+        )
         whole = min(stop, full) - start
         _interleave_(
             out[start * per_group :][: whole * per_group].view(-1, per_group), planes[:, :whole]
@@ -570,7 +577,7 @@ def _fill_truncated(out: torch.Tensor, seed: tuple[int, int]) -> None:
         candidates = torch.empty(2 * per_group, rows.numel(), dtype=out.dtype, device=out.device)
         torch.index_select(planes, 1, rows, out=candidates[:per_group])
         rows += start
-        _blocks_at(stream, rows * stride + 1, candidates[per_group:], scratch)
+        _blocks_at(stream, (rows + first) * stride + 1, candidates[per_group:], scratch)
         pattern = ((candidates.abs() < 2.0) * tables.bits[per_group]).sum(dim=0)
         chosen = torch.gather(candidates, 0, positions.index_select(1, pattern))
         _write_groups(out, rows, chosen.t())  # every row; those still short are redone below
@@ -579,7 +586,7 @@ def _fill_truncated(out: torch.Tensor, seed: tuple[int, int]) -> None:
     short = torch.cat(_map_chunks(seed, out.device, groups, chunk))
     if short.numel():
         scratch = _Scratch(out.device)
-        _refill(_Philox(seed, scratch), short, per_group, stride, out, scratch)
+        _refill(_Philox(seed, scratch), short, first, per_group, stride, out, scratch)
 
 
 def _write_groups(out: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -> None:
@@ -596,20 +603,22 @@ def _write_groups(out: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -
 def _refill(
     stream: _Philox,
     rows: torch.Tensor,
+    first: int,
     per_group: int,
     stride: int,
     out: torch.Tensor,
     scratch: _Scratch,
 ) -> None:
-    """The groups ``rows`` (ascending) the general way: candidates from the group's stream,
-    a block at a time, each kept if inside (-2, 2), until the group is full."""
+    """The groups ``rows`` (ascending; group ``first + row`` of the stream) the general way:
+    candidates from the group's stream, a block at a time, each kept if inside (-2, 2), until
+    the group is full."""
     kept = torch.empty(rows.numel(), per_group + 1, dtype=out.dtype, device=out.device)
     count = torch.zeros(rows.numel(), dtype=torch.int64, device=out.device)
     active = torch.arange(rows.numel(), device=out.device)
     step = 0
     while active.numel():
         candidates = torch.empty(per_group, active.numel(), dtype=out.dtype, device=out.device)
-        _blocks_at(stream, rows[active] * stride + step, candidates, scratch)
+        _blocks_at(stream, (rows[active] + first) * stride + step, candidates, scratch)
         some_kept, some_count = kept[active], count[active]
         _keep(candidates, some_kept, some_count)
         kept[active], count[active] = some_kept, some_count
@@ -721,32 +730,89 @@ def _scale_shift_(values: torch.Tensor, scale: float, shift: float) -> torch.Ten
     return values.add_(shift)
 
 
+# Groups drawn per step into a scratch buffer before they are written into the output: whole
+# chunks (so every step starts on a chunk boundary), enough of them to keep the threads busy;
+# 4M float32 values, 16 MiB.
+_SLAB_GROUPS = 8 * _CHUNK
+
+
 def _draw(
     shape: Any,
     seed: Any,
     dtype: torch.dtype,
     device: Any,
-    fill: Callable[[torch.Tensor, tuple[int, int]], None],
+    fill: Callable[[torch.Tensor, tuple[int, int], int], None],
     scale: float,
     shift: float,
+    out: torch.Tensor | None,
 ) -> torch.Tensor:
-    """Check the arguments, fill a flat tensor of the computing dtype and scale it in ``dtype``."""
+    """Check the arguments, then draw into ``out`` (a new tensor when None) a slab at a time:
+    fill a flat buffer of the computing dtype, scale it in ``dtype``, write it in row-major
+    order.  Every value is a function of its flat index, so slabs give the whole draw's values,
+    and no full-size temporary is made."""
     dims, pair = _check_shape(shape), _check_seed(seed)
     device = torch.device(device)
+    out = _check_out(out, dims, dtype, device)
     computing = dtype if fill is _fill_uniform else _compute_dtype(dtype)
+    per_group = _per_block(computing)
+    slab = _SLAB_GROUPS * per_group
     with torch.no_grad():
-        values = torch.empty(math.prod(dims), dtype=computing, device=device)
-        if values.numel():
-            fill(values, pair)
-        return _scale_shift_(values.to(dtype), scale, shift).view(dims)
+        buffer = torch.empty(min(out.numel(), slab), dtype=computing, device=device)
+        for start in range(0, out.numel(), slab):
+            values = buffer[: min(slab, out.numel() - start)]
+            fill(values, pair, start // per_group)
+            _write_flat_(out, start, _scale_shift_(values.to(dtype), scale, shift))
+    return out
 
 
-def _fill_uniform(out: torch.Tensor, seed: tuple[int, int]) -> None:
-    _fill_fixed(out, seed, _uniform_planes)
+def _check_out(
+    out: torch.Tensor | None, dims: tuple[int, ...], dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
+    if out is None:
+        return torch.empty(dims, dtype=dtype, device=device)
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"out must be a torch.Tensor or None, got {type(out).__name__}")
+    if tuple(out.shape) != dims or out.dtype != dtype or out.device != device:
+        raise ValueError(
+            f"out must have the shape, dtype and device asked for ({dims}, {dtype}, {device}), "
+            f"got ({tuple(out.shape)}, {out.dtype}, {out.device})"
+        )
+    return out
 
 
-def _fill_normal(out: torch.Tensor, seed: tuple[int, int]) -> None:
-    _fill_fixed(out, seed, _normal_planes)
+def _write_flat_(view: torch.Tensor, start: int, values: torch.Tensor) -> None:
+    """Write flat ``values`` into the row-major positions ``start, start + 1, ...`` of
+    ``view``, whatever its strides: whole rows in one copy, a partial first or last row by
+    recursing into it."""
+    if view.dim() == 0:
+        view.copy_(values.reshape(()))
+        return
+    if view.dim() == 1:
+        view[start : start + values.numel()].copy_(values)
+        return
+    row = view[0].numel()
+    stop = start + values.numel()
+    first_whole, last_whole = -(-start // row), stop // row
+    if first_whole > last_whole:  # inside one row
+        index = start // row
+        _write_flat_(view[index], start - index * row, values)
+        return
+    head = first_whole * row - start
+    if head:
+        _write_flat_(view[first_whole - 1], row - head, values[:head])
+    whole = values[head : head + (last_whole - first_whole) * row]
+    view[first_whole:last_whole].copy_(whole.view(-1, *view.shape[1:]))
+    tail = stop - last_whole * row
+    if tail:
+        _write_flat_(view[last_whole], 0, values[values.numel() - tail :])
+
+
+def _fill_uniform(out: torch.Tensor, seed: tuple[int, int], first: int) -> None:
+    _fill_fixed(out, seed, first, _uniform_planes)
+
+
+def _fill_normal(out: torch.Tensor, seed: tuple[int, int], first: int) -> None:
+    _fill_fixed(out, seed, first, _normal_planes)
 
 
 def uniform(
@@ -756,6 +822,8 @@ def uniform(
     device: torch.device | str = "cpu",
     minval: float = 0.0,
     maxval: float = 1.0,
+    *,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``tf.random.stateless_uniform(shape, seed, minval, maxval, dtype)``, value for value.
 
@@ -769,9 +837,12 @@ def uniform(
         dtype: torch.float32 (default), float64, float16 or bfloat16.
         device: where to create the tensor.
         minval, maxval: the bounds (finite; rounded to ``dtype`` first, as TensorFlow does).
+        out: a tensor of ``shape``, ``dtype`` and ``device`` (any strides) to write the values
+            into instead of a new tensor; they are drawn a slab at a time, so no full-size
+            temporary is made.
 
     Returns:
-        A new tensor of ``shape``.
+        A new tensor of ``shape``, or ``out`` filled with the values.
 
     Example:
         >>> u = tf_random.uniform((2, 3), (1, 2), minval=-1.0, maxval=1.0)
@@ -781,7 +852,7 @@ def uniform(
     low, high = _in_dtype(_real("minval", minval), dtype), _in_dtype(_real("maxval", maxval), dtype)
     # TensorFlow subtracts in the dtype.
     width = (torch.tensor(high, dtype=dtype) - torch.tensor(low, dtype=dtype)).item()
-    return _draw(shape, seed, dtype, device, _fill_uniform, width, low)
+    return _draw(shape, seed, dtype, device, _fill_uniform, width, low, out)
 
 
 def normal(
@@ -791,6 +862,8 @@ def normal(
     device: torch.device | str = "cpu",
     mean: float = 0.0,
     stddev: float = 1.0,
+    *,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``tf.random.stateless_normal(shape, seed, mean, stddev, dtype)``, value for value.
 
@@ -805,9 +878,10 @@ def normal(
         dtype: torch.float32 (default), float64, float16 or bfloat16.
         device: where to create the tensor.
         mean, stddev: finite; rounded to ``dtype`` first, as TensorFlow does.
+        out: as for :func:`uniform`.
 
     Returns:
-        A new tensor of ``shape``.
+        A new tensor of ``shape``, or ``out`` filled with the values.
 
     Example:
         >>> z = tf_random.normal((256, 128), (42, 0), stddev=0.05)
@@ -815,7 +889,7 @@ def normal(
     """
     dtype = _check_dtype(dtype)
     scale, shift = _in_dtype(_real("stddev", stddev), dtype), _in_dtype(_real("mean", mean), dtype)
-    return _draw(shape, seed, dtype, device, _fill_normal, scale, shift)
+    return _draw(shape, seed, dtype, device, _fill_normal, scale, shift, out)
 
 
 def truncated_normal(
@@ -825,6 +899,8 @@ def truncated_normal(
     device: torch.device | str = "cpu",
     mean: float = 0.0,
     stddev: float = 1.0,
+    *,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """``tf.random.stateless_truncated_normal(shape, seed, mean, stddev, dtype)``, value for
     value.
@@ -839,9 +915,10 @@ def truncated_normal(
         device: where to create the tensor.
         mean, stddev: finite; rounded to ``dtype`` first, as TensorFlow does.  ``stddev`` is
             the standard deviation before truncation.
+        out: as for :func:`uniform`.
 
     Returns:
-        A new tensor of ``shape``.
+        A new tensor of ``shape``, or ``out`` filled with the values.
 
     Example:
         >>> w = tf_random.truncated_normal((3, 3, 16, 32), keras_seed(7), stddev=0.1)
@@ -849,7 +926,7 @@ def truncated_normal(
     """
     dtype = _check_dtype(dtype)
     scale, shift = _in_dtype(_real("stddev", stddev), dtype), _in_dtype(_real("mean", mean), dtype)
-    return _draw(shape, seed, dtype, device, _fill_truncated, scale, shift)
+    return _draw(shape, seed, dtype, device, _fill_truncated, scale, shift, out)
 
 
 _KERAS_SEED_MODULUS = 2**31 - 2  # tf.int32.max - 1

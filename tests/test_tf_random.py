@@ -283,6 +283,32 @@ def test_prefix_stable(name, dtype):
     assert torch.equal(draw((37, 3), (3, 4), dtype).view(-1), whole[:111])
 
 
+@pytest.mark.parametrize("name", DISTRIBUTIONS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_slabs_and_out_give_the_whole_draw(name, dtype, monkeypatch):
+    # Drawn a slab at a time into a permuted (non-contiguous) out: tiny chunks and slabs make
+    # many slabs, with slab edges inside rows, and must give the one-slab values.
+    draw = getattr(tf_random, name)
+    kwargs = {"stddev": 0.5} if name != "uniform" else {"minval": -0.5}
+    whole = draw((41, 7, 29), (5, -6), dtype, **kwargs)
+    monkeypatch.setattr(tf_random, "_CHUNK", 1 << 4)
+    monkeypatch.setattr(tf_random, "_SLAB_GROUPS", 3 << 4)
+    out = torch.full((29, 41, 7), math.nan, dtype=dtype).permute(1, 2, 0)
+    returned = draw((41, 7, 29), (5, -6), dtype, out=out, **kwargs)
+    assert returned is out
+    assert torch.equal(out.contiguous().view(INT[dtype]), whole.view(INT[dtype]))
+
+
+def test_out_must_match_the_draw():
+    out = torch.empty(3, 4)
+    with pytest.raises(ValueError, match="shape, dtype and device"):
+        tf_random.normal((4, 3), (1, 2), out=out)
+    with pytest.raises(ValueError, match="shape, dtype and device"):
+        tf_random.normal((3, 4), (1, 2), torch.float64, out=out)
+    with pytest.raises(TypeError, match="out must be a torch"):
+        tf_random.uniform((3, 4), (1, 2), out=np.empty((3, 4), np.float32))
+
+
 def test_output_properties():
     for name in DISTRIBUTIONS:
         for dtype in DTYPES:
