@@ -772,7 +772,8 @@ def _check_out(
         return torch.empty(dims, dtype=dtype, device=device)
     if not isinstance(out, torch.Tensor):
         raise TypeError(f"out must be a torch.Tensor or None, got {type(out).__name__}")
-    if tuple(out.shape) != dims or out.dtype != dtype or out.device != device:
+    same_device = out.device.type == device.type and device.index in (None, out.device.index)
+    if tuple(out.shape) != dims or out.dtype != dtype or not same_device:
         raise ValueError(
             f"out must have the shape, dtype and device asked for ({dims}, {dtype}, {device}), "
             f"got ({tuple(out.shape)}, {out.dtype}, {out.device})"
