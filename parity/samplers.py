@@ -323,10 +323,9 @@ class Orthogonal:
         work = stored.mT
         tau = torch.empty(work.shape[1], dtype=tensor.dtype)
         torch.geqrf(work, out=(work, tau))
-        # R's diagonal (left in place by geqrf): its signs make Q Haar, as in _orthogonalize.
-        signs = torch.where(work.diagonal() < 0, -self.gain, self.gain).to(tensor.dtype)
+        scales = self._column_scales(work.diagonal())  # R's diagonal, left in place by geqrf
         torch.linalg.householder_product(work, tau, out=work)
-        work.mul_(signs)
+        work.mul_(scales)
         if tall:
             matrix.copy_(work)
         return tensor
@@ -355,11 +354,14 @@ class Orthogonal:
 
     def _orthogonalize(self, gaussian: torch.Tensor) -> torch.Tensor:
         q, r = torch.linalg.qr(gaussian)
-        # sign(0) would zero a column; R's diagonal is almost surely nonzero, so pick +1 there.
-        q.mul_(torch.where(r.diagonal() < 0, -1.0, 1.0).to(q.dtype))
-        if self.rows < self.cols:
-            q = q.T
-        return q.mul_(self.gain) if self.gain != 1.0 else q
+        q.mul_(self._column_scales(r.diagonal()))
+        return q.T if self.rows < self.cols else q
+
+    def _column_scales(self, r_diagonal: torch.Tensor) -> torch.Tensor:
+        """What Q's columns are multiplied by: the sign of R's diagonal, which makes Q Haar,
+        times ``gain`` (in the diagonal's dtype: a float64 Q must not get a float32 gain).
+        sign(0) would zero a column; R's diagonal is almost surely nonzero, so +1 there."""
+        return torch.where(r_diagonal < 0, -1.0, 1.0).to(r_diagonal.dtype).mul_(self.gain)
 
 
 @dataclass(frozen=True)

@@ -222,6 +222,18 @@ def test_orthogonal_is_orthogonal(shape, layout):
     torch.testing.assert_close(gram, 2.25 * torch.eye(small, dtype=torch.float64))
 
 
+@pytest.mark.parametrize("shape", [(50, 20), (20, 50), (30, 30), (16, 4, 3, 3)])
+@pytest.mark.parametrize("seed", [None, 3], ids=["in-place", "seeded-buffer"])
+def test_orthogonal_float64_gain_is_exact(shape, seed):
+    # A gain that float32 cannot hold: the float64 Gram must be gain² I to float64 rounding,
+    # on the in-place route (CPU generator mode) and on the Gaussian-buffer route (seed mode).
+    w = parity.orthogonal_(torch.empty(shape, dtype=torch.float64), gain=1.7, seed=seed)
+    m = w.reshape(shape[0], -1)
+    gram = m.T @ m if m.shape[0] >= m.shape[1] else m @ m.T
+    error = (gram / 1.7**2 - torch.eye(min(m.shape), dtype=torch.float64)).abs().max()
+    assert error < 1e-12, error
+
+
 # --------------------------------------------------------------------------- get()
 
 
