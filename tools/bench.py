@@ -308,11 +308,13 @@ def run_case(case: Case, args: argparse.Namespace) -> dict[str, Any]:
     calls: dict[str, Callable[[], Any]] = {
         label: (lambda fill=fill: fill(tensor, gen)) for label, fill in fills.items()
     }
+    written = dict.fromkeys(calls, tensor.nbytes)  # the bytes each call writes, at least
     if case.dtype in ("float16", "bfloat16") and case.family != "orthogonal":
         # Full speed for reduced precision: the same torch sampler on float32 values.
         wide = torch.empty(case.shape, dtype=torch.float32, device=case.device)
         target_fill = fills[family.target]
         calls[f"{family.target} float32"] = lambda: target_fill(wide, gen)
+        written[f"{family.target} float32"] = wide.nbytes
     if args.tf and case.device == "cpu":
         draw = tf_fill(case.family, case.shape, case.dtype)
         if draw is not None:
@@ -323,7 +325,6 @@ def run_case(case: Case, args: argparse.Namespace) -> dict[str, Any]:
     mine = best[parity_label]
     ratio = mine / best[family.target] if family.target in best else None
     peak = peak_bandwidth(case.device)
-    itemsize = tensor.element_size()
     return {
         "family": case.family,
         "initializer": family.initializer,
@@ -333,12 +334,9 @@ def run_case(case: Case, args: argparse.Namespace) -> dict[str, Any]:
         "device": case.device,
         "ms": {label: seconds * 1e3 for label, seconds in best.items()},
         "values_per_s": {label: case.numel / seconds for label, seconds in best.items()},
-        "bandwidth_share": {
-            label: case.numel * (4 if label.endswith(" float32") else itemsize) / seconds / peak
-            for label, seconds in best.items()
-        }
-        if peak
-        else {},
+        "bandwidth_share": {  # only where the device reports its peak (CUDA)
+            label: written[label] / seconds / peak for label, seconds in best.items() if peak
+        },
         "ratios": {
             label: mine / seconds for label, seconds in best.items() if label != parity_label
         },
