@@ -213,6 +213,17 @@ def test_float32_large_sample_matches_tensorflow(name):
     assert different == 0  # what glibc 2.28+ on x86-64 gives
 
 
+def test_float64_truncated_groups_that_need_more_blocks_match_tensorflow():
+    # 2^19 float64 groups of 2: about 200 have fewer than 2 of their first 4 candidates inside
+    # (-2, 2) and take the refill path.  A wrong pick gives another value, far beyond 4 ulps.
+    shape, seed = (1 << 20) + 1, (11, 2**33)
+    different, worst = compare(
+        tf_random.truncated_normal((shape,), seed, torch.float64),
+        reference("truncated_normal", (shape,), seed, torch.float64),
+    )
+    assert worst <= 4, (different, worst)
+
+
 # --------------------------------------------------------------------------- structure
 
 
@@ -258,6 +269,24 @@ def test_truncated_groups_that_need_several_blocks():
     for group in [*slow[:3], 0, 1, groups - 1]:
         expected = _truncated_group_reference(seed, group, libm)
         assert values[group].tolist() == [float(v) for v in expected], group
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_refill_alone_gives_every_group(dtype, monkeypatch):
+    # The general path on every group of a draw, starting from one block: 83% (float32) or
+    # 91% (float64) of groups are full after it, the others go round with 2 and then 4
+    # blocks, so full and short groups mix at every step.  It must give the draw's values.
+    seed, size = (3, 1), (1 << 16) + 1
+    usual = tf_random.truncated_normal((size,), seed, dtype)
+    per_group = tf_random._per_block(dtype)
+    monkeypatch.setattr(tf_random, "_REFILL_BLOCKS", 1)
+    out = torch.full((size,), math.nan, dtype=dtype)
+    scratch = tf_random._Scratch(torch.device("cpu"))
+    stream = tf_random._Philox(seed, scratch)
+    groups = torch.arange(-(-size // per_group))
+    stride = tf_random._RESERVED_SAMPLES * per_group // 4  # blocks of the stream per group
+    tf_random._refill(stream, groups, 0, per_group, stride, out, scratch)
+    assert torch.equal(out, usual)
 
 
 def test_blocks_across_a_2_to_the_32_line():
