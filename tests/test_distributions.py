@@ -73,12 +73,19 @@ def test_keras_other_initializers(init, kwargs, dist, dtype):
     assert ks_pvalue(draw(init, dtype, seed=5, **kwargs), dist) > ALPHA
 
 
+@pytest.mark.parametrize("route", ["buffer", "one-block", "blocked"])
 @pytest.mark.parametrize(("rows", "cols"), [(80, 50), (50, 80), (64, 64)])
-def test_orthogonal_entries(rows, cols):
+def test_orthogonal_entries(rows, cols, route, monkeypatch):
     # Entries of a Haar (semi-)orthogonal matrix with d = max(rows, cols): x²/gain² ~ Beta(1/2,
     # (d-1)/2), symmetric.  Within one matrix the entries are weakly dependent, which only
-    # makes the KS test conservative; 250 matrices pool 10^6 entries.  Tall, wide and square
-    # weights take different in-place routes.
+    # makes the KS test conservative; 250 matrices pool 10^6 entries.  Routes: the Gaussian
+    # buffer and QR (weights this small); random reflectors in place (tall and wide weights
+    # through different views) in one block, as on weights of up to 1M values, or 2 or 3 at
+    # a time, as on larger ones.
+    if route != "buffer":
+        monkeypatch.setattr(parity.samplers, "_ORTHOGONAL_IN_PLACE_MIN", 0)
+    if route == "blocked":
+        monkeypatch.setattr(parity.samplers, "_CHUNK", 0)
     gain = 1.7
     generator = torch.Generator().manual_seed(3)
     w = torch.empty(250, rows, cols, dtype=torch.float64)

@@ -222,11 +222,15 @@ def test_orthogonal_is_orthogonal(shape, layout):
     torch.testing.assert_close(gram, 2.25 * torch.eye(small, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("shape", [(50, 20), (20, 50), (30, 30), (16, 4, 3, 3)])
-@pytest.mark.parametrize("seed", [None, 3], ids=["in-place", "seeded-buffer"])
-def test_orthogonal_float64_gain_is_exact(shape, seed):
+@pytest.mark.parametrize("shape", [(50, 20), (20, 50), (30, 30), (16, 4, 3, 3), (300, 200)])
+@pytest.mark.parametrize("route", ["in-place", "buffer", "seeded-buffer"])
+def test_orthogonal_float64_gain_is_exact(shape, route, monkeypatch):
     # A gain that float32 cannot hold: the float64 Gram must be gain² I to float64 rounding,
-    # on the in-place route (CPU generator mode) and on the Gaussian-buffer route (seed mode).
+    # on the in-place route (CPU generator mode; 300 x 200 in two blocks of reflectors, 128
+    # and 72) and on the Gaussian-buffer route (small weights, and seed mode).
+    if route == "in-place":
+        monkeypatch.setattr(parity.samplers, "_ORTHOGONAL_IN_PLACE_MIN", 0)
+    seed = 3 if route == "seeded-buffer" else None
     w = parity.orthogonal_(torch.empty(shape, dtype=torch.float64), gain=1.7, seed=seed)
     m = w.reshape(shape[0], -1)
     gram = m.T @ m if m.shape[0] >= m.shape[1] else m @ m.T

@@ -60,7 +60,7 @@ def _wrong_he_normal():
 def test_default_matrix():
     cases = runner.build_cases(devices=["cpu"])
     names = [case.name for case in cases]
-    assert len(names) == len(set(names)) == 2 * (9 * 8 + 3 + 3)
+    assert len(names) == len(set(names)) == 2 * (9 * 8 + 3 + 4)
     nine = {f"{f}_{form}" for f in ("glorot", "he", "lecun") for form in parity.initializers.FORMS}
     others = {"random_normal", "random_uniform", "truncated_normal", "orthogonal"}
     assert {case.spec.name for case in cases} == nine | others

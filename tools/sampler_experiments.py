@@ -34,11 +34,12 @@ Candidates (all exact up to float rounding; the bounds are float bounds one step
 * ``serial_pieces``: ``uniform_`` on the whole tensor, then erfinv_, mul_, clamp_ on 16K-value
   pieces on this thread only; the same values as ``inverse_cdf``.
 
-``--orthogonal N`` times three ways to draw a Haar orthogonal N x N matrix instead: a Gaussian
+``--orthogonal N`` times four ways to draw a Haar orthogonal N x N matrix instead: a Gaussian
 buffer and ``linalg.qr`` (parity's method for float16/bfloat16 and off the CPU), the same values
 computed in place in the tensor (``geqrf`` and ``householder_product`` with ``out=`` the
-tensor: parity's method for tall float32/float64 matrices on the CPU), and the in-place
-version on the column-major transposed view (parity's for square and wide ones).
+tensor), the in-place version on the column-major transposed view (parity's method for square
+and wide weights before it built Q from random reflectors), and ``parity.orthogonal_`` itself
+(random Householder reflectors applied in place, a block at a time: the same law, other values).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
+
+import parity
 
 TRUNCATION = 2.0
 ERF_BOUND = math.erf(TRUNCATION / math.sqrt(2.0))
@@ -245,10 +248,16 @@ def orthogonal_in_place_t(tensor: torch.Tensor, gen) -> None:
     orthogonal_in_place(tensor.mT, gen)
 
 
+def orthogonal_reflectors(tensor: torch.Tensor, gen) -> None:
+    """parity's method: Q built in the tensor from random Householder reflectors."""
+    parity.orthogonal_(tensor, generator=gen)
+
+
 ORTHOGONAL = {
     "qr": orthogonal_qr,
     "in_place": orthogonal_in_place,
     "in_place_t": orthogonal_in_place_t,
+    "reflectors": orthogonal_reflectors,
 }
 
 

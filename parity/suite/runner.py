@@ -51,6 +51,11 @@ SHAPES: dict[str, tuple[tuple[int, ...], str]] = {
         (256, 64),
         "nn.LSTM(·, 64).weight_hh_l0 ↔ LSTM recurrent kernel (64, 256)",
     ),
+    "dense_large": (
+        (512, 256),
+        "nn.Linear(256, 512) ↔ Dense(512) kernel (256, 512): 128K values, where orthogonal_ "
+        "builds Q in place",
+    ),
     "tiny": ((1, 1), "a 1 x 1 weight: fans clamp to max(1, ·)"),
     "bias": ((64,), "a rank-1 weight: fan_in = fan_out = 64"),
 }
@@ -93,7 +98,7 @@ def initializer_specs() -> list[InitSpec]:
             specs.append(InitSpec(name, getattr(parity, f"{name}_"), identifier, _FAN_SHAPES))
     for name in ("random_normal", "random_uniform", "truncated_normal"):
         specs.append(InitSpec(name, getattr(parity, f"{name}_"), name, ("dense",)))
-    orthogonal_shapes = ("dense", "lstm_recurrent", "conv2d")
+    orthogonal_shapes = ("dense", "lstm_recurrent", "conv2d", "dense_large")
     specs.append(InitSpec("orthogonal", parity.orthogonal_, "orthogonal", orthogonal_shapes))
     return specs
 
