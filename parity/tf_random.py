@@ -614,8 +614,9 @@ def _write_groups(out: torch.Tensor, rows: torch.Tensor, values: torch.Tensor) -
     out[: full * per_group].view(full, per_group).index_copy_(0, rows, values)
 
 
-# Blocks a group short of values after two is drawn with first: 16 float32 candidates, of
-# which fewer than 4 inside (-2, 2) has a chance below 10^-15.
+# Blocks the refill draws first.  A group that reaches it (fewer than 4 of 8 float32
+# candidates inside (-2, 2), about 1 group in 10^5; float64: fewer than 2 of 4, about 4 in
+# 10^4) then falls short again with 4 blocks about 2 times in 10^10 (float64: 1 in 10^5).
 _REFILL_BLOCKS = 4
 
 
@@ -631,7 +632,7 @@ def _refill(
     """The groups ``rows`` (ascending; group ``first + row`` of the stream) the general way:
     the candidates of each group's first few blocks in stream order, the first per_group of
     them inside (-2, 2) kept; groups with fewer inside are drawn again with twice the blocks.
-    (These groups are rare, about 3 in 10^4, so drawing their first blocks again costs little.)
+    (These groups are rare, so drawing their first blocks again costs little.)
     """
     blocks = _REFILL_BLOCKS
     while rows.numel():
