@@ -5,7 +5,8 @@ Keras identifier.  It draws ``n`` values by calling the function on fresh weight
 and tests them against the exact distribution Keras's initializer has on that weight (from
 :func:`parity.describe`, which the parity suite checks against TensorFlow itself): a one-sample
 KS test, a z-test of the variance, an exact support check and, for orthogonal, an exact
-orthogonality check.  scipy is needed (``pip install keras-parity[suite]``); TensorFlow is not.
+orthogonality check and a z-test that the diagonal entries average 0 (a missing sign fix).
+scipy is needed (``pip install keras-parity[suite]``); TensorFlow is not.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ class CheckResult:
     """What :func:`check` found.  ``str(result)`` is :attr:`summary`.
 
     Attributes:
-        passed: every check passed (KS and variance at family-wise ``alpha`` by Holm, no value
-            outside the support, orthogonality within rounding).
+        passed: every check passed (KS, variance and, for orthogonal, the diagonal's mean at
+            family-wise ``alpha`` by Holm, no value outside the support, orthogonality within
+            rounding).
         ks_statistic: the one-sample KS distance to the exact distribution.
         p_value: the KS test's p-value (before Holm).
         out_of_support: values outside the support (NaN and unwritten values included).
@@ -36,7 +38,7 @@ class CheckResult:
         orthogonality_error: ``max |QᵀQ/gain² - I|`` over the drawn matrices (orthogonal only).
         failures: why it failed, one line each (empty when it passed).
         failed_checks: which checks failed: ``"ks"``, ``"variance"``, ``"support"``,
-            ``"orthogonality"``.
+            ``"orthogonality"``, ``"diagonal"``.
     """
 
     passed: bool
@@ -210,7 +212,9 @@ def check(
         raise
     ks = stats.ks_one_sample(summary, target)
     var = stats.variance_test(summary, target)
-    p_ks, p_var = stats.holm([ks.p_value, var.p_value])
+    diagonal = stats.diagonal_test(summary, target)
+    p_values = [ks.p_value, var.p_value] + ([diagonal.p_value] if diagonal else [])
+    p_ks, p_var, *p_diagonal = stats.holm(p_values)
     interval = "[{:.6g}, {:.6g}]" if target.closed else "({:.6g}, {:.6g})"
     support = interval.format(target.low, target.high)
     failures: dict[str, str] = {}
@@ -223,6 +227,12 @@ def check(
         failures["variance"] = (
             f"the stddev is {var.relative_std_error:+.3%} off the target's "
             f"(Holm-adjusted p = {p_var:.3g} <= alpha = {alpha})"
+        )
+    if diagonal is not None and p_diagonal[0] <= alpha:
+        failures["diagonal"] = (
+            f"the diagonal entries average {diagonal.mean:+.3g} entry stddevs, not 0 (a missing "
+            f"sign fix?): z = {diagonal.z:.3g}, Holm-adjusted p = {p_diagonal[0]:.3g} <= "
+            f"alpha = {alpha}"
         )
     if summary.outside:
         failures["support"] = f"{summary.outside:,} values lie outside the support {support}"

@@ -105,7 +105,12 @@ def test_reduced_matrix_against_live_tensorflow(keras_source):
         assert expected <= reference.n < expected + np.prod(case.keras_shape)
     orthogonal = next(c for c in outcome.cases if c.initializer == "orthogonal")
     assert orthogonal.references[keras_source.name].orthogonality_error < 1e-5
-    assert outcome.family_size == 5 * len(cases)
+    # Both sides' diagonal tests: TF's own matrices have a zero-mean diagonal too.
+    assert {(t.test, t.side) for t in orthogonal.tests if t.test == "diagonal"} == {
+        ("diagonal", "torch"),
+        ("diagonal", keras_source.name),
+    }
+    assert outcome.family_size == 5 * len(cases) + 2  # + the orthogonal case's two
 
 
 def test_graph_loop_draws_what_eager_calls_draw(keras_source):
@@ -191,7 +196,7 @@ def test_bad_reference_file(tmp_path):
 
 def test_mutant_zoo_is_caught_and_the_library_passes(tmp_path):
     """Every mutant fails parity.check at its n; the library's initializer for the same
-    identifier and shape passes (each check at alpha / 16)."""
+    identifier and shape passes (each check at alpha / 18)."""
     assert mutants.miss_probability(mutants.LEAK_N) < 1e-7
     assert main(["--mutants", "--out", str(tmp_path), "--devices", "cpu"]) == 0
     data = json.loads((tmp_path / "report.json").read_text())
@@ -199,13 +204,15 @@ def test_mutant_zoo_is_caught_and_the_library_passes(tmp_path):
     required = {
         "torch_xavier_normal", "torch_kaiming_normal", "torch_trunc_normal_absolute",
         "missing_0.8796_factor", "fan_avg_as_sum", "keras_fans_on_torch_shape",
-        "truncation_by_clamping", "keras_torch_backend_leak",
+        "truncation_by_clamping", "keras_torch_backend_leak", "orthogonal_without_sign_fix",
     }  # fmt: skip
     assert {row["name"] for row in rows} == required
     for row in rows:
         assert row["caught"] and row["library_passed"], row["name"]
     leak = next(row for row in rows if row["name"] == "keras_torch_backend_leak")
     assert leak["caught_by"] == ["support"]  # only the exact support check can see it
+    signs = next(row for row in rows if row["name"] == "orthogonal_without_sign_fix")
+    assert signs["caught_by"] == ["diagonal"]  # only the diagonal moves
     assert "Mutant zoo" in (tmp_path / "report.md").read_text()
 
 
@@ -223,7 +230,8 @@ def test_exact_only_run_writes_the_report_and_fails_on_a_wrong_port(tmp_path, mo
     verdicts = {c["name"]: c["passed"] for c in data["cases"]}
     assert verdicts.pop("kaiming_as_he_normal/conv2d/float32/cpu") is False
     assert all(verdicts.values())
-    assert data["holm"]["family_size"] == 2 * len(data["cases"])
+    # ks_exact and variance per case, and the diagonal test of orthogonal/conv2d.
+    assert data["holm"]["family_size"] == 2 * len(data["cases"]) + 1
     assert 0 < data["sensitivity"]["detectable_relative_std_error"]["truncated_normal"] < 0.05
     text = (out / "report.md").read_text()
     assert "## Failures" in text and "kaiming_as_he_normal" in text

@@ -27,6 +27,7 @@ from parity.samplers import TRUNCATED_NORMAL_STD, TruncatedNormal
 
 DENSE = (256, 128)  # nn.Linear(128, 256)
 CONV2D = (64, 32, 3, 3)  # nn.Conv2d(32, 64, 3)
+LARGE_DENSE = (512, 256)  # nn.Linear(256, 512)
 # n for mutants that change the law grossly: KS, variance or support flag them with
 # p-values far below any alpha (their KS distance is >= 0.017, about 8x the critical value).
 GROSS_N = 200_000
@@ -119,6 +120,18 @@ def first_of_four(tensor: torch.Tensor, generator: torch.Generator | None = None
     return tensor.copy_(draws.gather(-1, pick).squeeze(-1)).mul_(std)
 
 
+@torch.no_grad()
+def orthogonal_without_signs(
+    tensor: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    # Q of a Gaussian matrix's QR, its columns not multiplied by the signs of R's diagonal:
+    # only the diagonal is biased, 0.2% of a 512 x 256 weight's entries.
+    rows, cols = tensor.shape[0], tensor[0].numel()
+    gaussian = torch.empty(max(rows, cols), min(rows, cols), dtype=tensor.dtype)
+    q, _ = torch.linalg.qr(gaussian.normal_(generator=generator))
+    return tensor.copy_((q if rows >= cols else q.T).reshape(tensor.shape))
+
+
 def zoo() -> list[Mutant]:
     """Every mutant the suite must catch."""
     return [
@@ -164,6 +177,12 @@ def zoo() -> list[Mutant]:
             "GlorotNormal as Keras 3's torch backend draws it: 4 normals, the first inside "
             f"±2σ, else the first (one value in {1 / leak_probability():,.0f} outside)",
             first_of_four, "glorot_normal", DENSE, LEAK_N,
+        ),
+        Mutant(
+            "orthogonal_without_sign_fix",
+            "Orthogonal as Q of a QR without multiplying Q's columns by the signs of R's "
+            "diagonal (the diagonal test catches it; the entries' KS does not, on this shape)",
+            orthogonal_without_signs, "orthogonal", LARGE_DENSE,
         ),
     ]  # fmt: skip
 

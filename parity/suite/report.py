@@ -298,7 +298,11 @@ def _method(run: RunResult) -> list[str]:
         "* **ks_two_sample** — torch vs reference, p-value at n_eff = n·m/(n+m);",
         "* **variance** — z = (mean((x-μ)²) − σ²)/sqrt((μ4 − σ⁴)/n) with the target's μ, σ², μ4;",
         "* **support** — values outside the support (must be 0; NaN counts as outside); "
-        "**orthogonality** — max |QᵀQ/gain² − I| over every drawn matrix, within rounding.",
+        "**orthogonality** — max |QᵀQ/gain² − I| over every drawn matrix, within rounding;",
+        "* **diagonal** (orthogonal) — z = Σ Q_ii/gain / sqrt(N/d) over the N diagonal entries "
+        "drawn: 0 mean for a Haar matrix, with variance exactly N/d; a missing sign fix "
+        "(which only the diagonal shows, too little of a large matrix for the pooled KS) gives "
+        "z ≈ −0.8·sqrt(N).",
         "",
         f"Holm's correction runs over all {run.family_size} p-values of the run at "
         f"family-wise α = {run.alpha}; the worst-case per-test level is "

@@ -367,6 +367,9 @@ def _side_tests(result: CaseResult, side: str, summary: Summary, target: Target)
     if summary.orthogonality_error is not None:
         limit = stats.orthogonality_tolerance(target.standard.dim, target.dtype)
         result.checks.append(CheckEntry("orthogonality", side, summary.orthogonality_error, limit))
+    diagonal = stats.diagonal_test(summary, target)
+    if diagonal is not None:
+        result.tests.append(TestEntry("diagonal", side, diagonal.z, diagonal.p_value, diagonal.n))
 
 
 def run_case(

@@ -277,7 +277,8 @@ class Summary:
     ``cum[k]`` counts values ``<= grid[k]``; ``sum_dev`` and ``sum_sq`` are sums of ``x - mean``
     and ``(x - mean)^2`` over the non-NaN values (``mean`` is the target's); ``outside`` counts
     values outside the support, NaN included; ``orthogonality_error`` is the largest
-    ``max |QᵀQ/gain² - I|`` over the drawn matrices (orthogonal targets only).
+    ``max |QᵀQ/gain² - I|`` over the drawn matrices, and ``diagonal_sum`` the sum of their
+    ``diagonal_count`` diagonal entries over gain (orthogonal targets only).
     """
 
     n: int
@@ -289,6 +290,8 @@ class Summary:
     maximum: float
     calls: int = 0
     orthogonality_error: float | None = None
+    diagonal_sum: float = 0.0
+    diagonal_count: int = 0
 
     def scalars(self) -> dict[str, Any]:
         """Every field but ``cum``, JSON-ready."""
@@ -296,6 +299,7 @@ class Summary:
             "n": self.n, "sum_dev": self.sum_dev, "sum_sq": self.sum_sq, "outside": self.outside,
             "minimum": self.minimum, "maximum": self.maximum, "calls": self.calls,
             "orthogonality_error": self.orthogonality_error,
+            "diagonal_sum": self.diagonal_sum, "diagonal_count": self.diagonal_count,
         }  # fmt: skip
 
     @property
@@ -345,6 +349,7 @@ class Reducer:
         self.n = 0
         self.calls = 0
         self.orthogonality_error: float | None = None
+        self.diagonal = [0.0, 0]  # sum of Q_ii / gain, count
 
     @torch.no_grad()
     def add(self, values: torch.Tensor, calls: int = 0) -> None:
@@ -391,6 +396,11 @@ class Reducer:
         eye = torch.eye(gram.shape[-1], dtype=torch.float64, device=gram.device)
         error = (gram / gain**2 - eye).abs().amax().item()
         self.orthogonality_error = max(self.orthogonality_error or 0.0, error)
+        diagonal = q.diagonal(dim1=1, dim2=2)
+        self.diagonal = [
+            self.diagonal[0] + diagonal.sum().item() / gain,
+            self.diagonal[1] + diagonal.numel(),
+        ]
 
     def summary(self) -> Summary:
         sum_dev, sum_sq = self.sums.tolist()
@@ -398,6 +408,7 @@ class Reducer:
             n=self.n, cum=self.cum.cpu().numpy(), sum_dev=sum_dev, sum_sq=sum_sq,
             outside=int(self.outside.item()), minimum=self.extremes[0], maximum=self.extremes[1],
             calls=self.calls, orthogonality_error=self.orthogonality_error,
+            diagonal_sum=self.diagonal[0], diagonal_count=self.diagonal[1],
         )  # fmt: skip
 
 
@@ -500,6 +511,38 @@ def variance_test(summary: Summary, target: Target) -> VarianceResult:
     z = (second - target.variance) / math.sqrt((target.fourth - target.variance**2) / n)
     p = float(2.0 * stats.norm.sf(abs(z))) if math.isfinite(z) else 0.0
     return VarianceResult(z, p, math.sqrt(second / target.variance) - 1.0)
+
+
+@dataclass(frozen=True)
+class DiagonalResult:
+    """z-test of the mean of orthogonal draws' diagonal entries (see :func:`diagonal_test`);
+    ``mean`` is that mean over gain, in units of an entry's stddev ``1 / sqrt(d)``."""
+
+    z: float
+    p_value: float
+    mean: float
+    n: int
+
+
+def diagonal_test(summary: Summary, target: Target) -> DiagonalResult | None:
+    """Two-sided z-test that the diagonal entries of orthogonal draws average 0 (None when no
+    diagonal was recorded).
+
+    For a Haar matrix ``E[Q_ij Q_kl] = δ_ik δ_jl / d`` (``d`` its larger side), so the sum of
+    ``N`` diagonal entries over gain has mean 0 and variance ``N / d`` exactly: ``z = sum /
+    sqrt(N / d)``.  Leaving out Keras's sign fix (multiplying Q's columns by the signs of R's
+    diagonal) biases every diagonal entry towards ``-|x_0| / |x|`` (about ``-sqrt(2 / (π d))``),
+    so ``z ≈ -0.8 sqrt(N)``: far outside any threshold from a few hundred entries, where the
+    pooled entries' KS, in which only the diagonal moves, misses it on large matrices.
+    """
+    from scipy import stats
+
+    count, d = summary.diagonal_count, target.standard.dim
+    if not count or not d:
+        return None
+    z = summary.diagonal_sum / math.sqrt(count / d)
+    p = float(2.0 * stats.norm.sf(abs(z))) if math.isfinite(z) else 0.0
+    return DiagonalResult(z, p, summary.diagonal_sum / count * math.sqrt(d), count)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
