@@ -127,7 +127,8 @@ def orthogonal_without_signs(
     # Q of a Gaussian matrix's QR, its columns not multiplied by the signs of R's diagonal:
     # only the diagonal is biased, 0.2% of a 512 x 256 weight's entries.
     rows, cols = tensor.shape[0], tensor[0].numel()
-    gaussian = torch.empty(max(rows, cols), min(rows, cols), dtype=tensor.dtype)
+    shape = (max(rows, cols), min(rows, cols))
+    gaussian = torch.empty(shape, dtype=tensor.dtype, device=tensor.device)
     q, _ = torch.linalg.qr(gaussian.normal_(generator=generator))
     return tensor.copy_((q if rows >= cols else q.T).reshape(tensor.shape))
 
