@@ -365,8 +365,9 @@ class Orthogonal:
                 self._column_scales(-c)
             )
             head.add_(c)
-            # Scaled to about unit length (the scale is free: H = I - 2uuᵀ/uᵀu).
-            norms = torch.linalg.vector_norm(reflectors, dim=0)
+            # Scaled to about unit length (the scale is free: H = I - 2uuᵀ/uᵀu).  c and x_0
+            # share a sign, so |v|² = |x|² + 2 c x_0 + c² = 2 |c| |x_0 + c|: no second pass.
+            norms = head.abs().mul_(c.abs()).mul_(2.0).sqrt_()
             reflectors.div_(norms.clamp_(min=torch.finfo(norms.dtype).tiny))
             # H_start ... H_{start+width-1} = I - U T Uᵀ with T⁻¹ the upper triangle of UᵀU,
             # its diagonal halved (each uᵀu as computed, not 1: u is only about unit length);
