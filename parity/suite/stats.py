@@ -500,17 +500,22 @@ def ks_two_sample_arrays(a: np.ndarray, b: np.ndarray) -> KSResult:
     )
 
 
+def _two_sided_p(z: float) -> float:
+    """P(|Z| >= |z|) for a standard normal Z (0 for a non-finite z)."""
+    from scipy import stats
+
+    return float(2.0 * stats.norm.sf(abs(z))) if math.isfinite(z) else 0.0
+
+
 def variance_test(summary: Summary, target: Target) -> VarianceResult:
     """Two-sided z-test of ``mean((x - μ)²)`` against ``σ²`` (see :class:`VarianceResult`)."""
-    from scipy import stats
 
     n = summary.n
     if n == 0:
         raise ValueError("cannot test an empty sample")
     second = summary.sum_sq / n
     z = (second - target.variance) / math.sqrt((target.fourth - target.variance**2) / n)
-    p = float(2.0 * stats.norm.sf(abs(z))) if math.isfinite(z) else 0.0
-    return VarianceResult(z, p, math.sqrt(second / target.variance) - 1.0)
+    return VarianceResult(z, _two_sided_p(z), math.sqrt(second / target.variance) - 1.0)
 
 
 @dataclass(frozen=True)
@@ -535,14 +540,12 @@ def diagonal_test(summary: Summary, target: Target) -> DiagonalResult | None:
     so ``z ≈ -0.8 sqrt(N)``: far outside any threshold from a few hundred entries, where the
     pooled entries' KS, in which only the diagonal moves, misses it on large matrices.
     """
-    from scipy import stats
 
     count, d = summary.diagonal_count, target.standard.dim
     if not count or not d:
         return None
     z = summary.diagonal_sum / math.sqrt(count / d)
-    p = float(2.0 * stats.norm.sf(abs(z))) if math.isfinite(z) else 0.0
-    return DiagonalResult(z, p, summary.diagonal_sum / count * math.sqrt(d), count)
+    return DiagonalResult(z, _two_sided_p(z), summary.diagonal_sum / count * math.sqrt(d), count)
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
