@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from parity.fans import check_shape
+
 _IGNORED = ("seed",)  # the seed does not change the distribution
 
 
@@ -85,7 +87,7 @@ class CheckResult:
 
 def _reference_identifier(reference: Any) -> tuple[Any, str]:
     """A parity identifier and a label for a Keras identifier, config or initializer object."""
-    from parity.initializers import Initializer
+    from parity.initializers import Initializer, keras_object_config
 
     if isinstance(reference, str):
         return reference, repr(reference)
@@ -94,9 +96,10 @@ def _reference_identifier(reference: Any) -> tuple[Any, str]:
     if isinstance(reference, Mapping):
         config = {k: v for k, v in dict(reference.get("config") or {}).items() if k not in _IGNORED}
         return {**reference, "config": config}, str(reference.get("class_name", reference))
-    if hasattr(reference, "get_config") and callable(reference.get_config):
-        config = {k: v for k, v in reference.get_config().items() if k not in _IGNORED}
-        name = type(reference).__name__
+    keras_config = keras_object_config(reference)
+    if keras_config is not None:
+        config = {k: v for k, v in keras_config["config"].items() if k not in _IGNORED}
+        name = keras_config["class_name"]
         return {"class_name": name, "config": config}, f"{name}({config})"
     raise TypeError(
         "reference must be a Keras identifier (e.g. 'he_normal'), a Keras config dict "
@@ -113,14 +116,7 @@ def _check_arguments(
             f"candidate must be an in-place init function taking (tensor, generator=...), "
             f"got {type(candidate).__name__}"
         )
-    if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence):
-        raise TypeError(f"shape must be a sequence of ints (torch layout), got {shape!r}")
-    try:
-        dims = tuple(operator.index(d) for d in shape)
-    except TypeError:
-        raise TypeError(f"shape must be a sequence of ints (torch layout), got {shape!r}") from None
-    if any(d < 1 for d in dims):
-        raise ValueError(f"shape must have positive dimensions, got {dims}")
+    dims = check_shape(shape, minimum=1)
     counts = []
     for name, value in (("n", n), ("max_calls", max_calls)):
         try:

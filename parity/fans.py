@@ -12,8 +12,9 @@ rules in both layouts (``(1, 1)`` and ``(n, n)``), so a bias or a scalar never r
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import torch
@@ -26,6 +27,26 @@ def check_layout(layout: str) -> Layout:
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; valid layouts: {', '.join(LAYOUTS)}")
     return layout  # type: ignore[return-value]
+
+
+def check_shape(shape: Any, minimum: int = 0) -> tuple[int, ...]:
+    """``shape`` as a tuple of ints, each at least ``minimum``; TypeError for anything but a
+    sequence of ints (bools and floats included), ValueError for a size below ``minimum``."""
+    message = f"shape must be a sequence of ints, got {shape!r}"
+    if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence):
+        raise TypeError(message)
+    dims = []
+    for dim in shape:
+        try:
+            size = operator.index(dim)
+        except TypeError:
+            raise TypeError(message) from None
+        if isinstance(dim, bool):
+            raise TypeError(message)
+        if size < minimum:
+            raise ValueError(f"shape must have sizes >= {minimum}, got {tuple(shape)}")
+        dims.append(size)
+    return tuple(dims)
 
 
 def compute_fans(shape: Sequence[int], layout: Layout = "torch") -> tuple[int, int]:
@@ -46,7 +67,7 @@ def compute_fans(shape: Sequence[int], layout: Layout = "torch") -> tuple[int, i
         (27, 576)
     """
     check_layout(layout)
-    shape = tuple(int(d) for d in shape)
+    shape = check_shape(shape)
     if len(shape) == 0:
         return 1, 1
     if len(shape) == 1:
@@ -70,7 +91,7 @@ def keras_shape(torch_shape: Sequence[int]) -> tuple[int, ...]:
         >>> keras_shape((64, 3, 5, 5))
         (5, 5, 3, 64)
     """
-    shape = tuple(int(d) for d in torch_shape)
+    shape = check_shape(torch_shape)
     if len(shape) < 2:
         return shape
     return (*shape[2:], shape[1], shape[0])

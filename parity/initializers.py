@@ -14,6 +14,8 @@ raises before a single value is written.
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +62,12 @@ def _check_tensor(tensor: Any) -> torch.Tensor:
             f"cannot initialize a tensor of dtype {tensor.dtype}: "
             "valid dtypes are float16, bfloat16, float32 and float64"
         )
+    for dim, (size, stride) in enumerate(zip(tensor.shape, tensor.stride(), strict=True)):
+        if stride == 0 and size > 1:  # an expand()ed view: its elements share memory
+            raise ValueError(
+                f"cannot initialize a view whose elements share memory (dim {dim} has stride 0, "
+                "as expand() makes); initialize the tensor it was expanded from"
+            )
     return tensor
 
 
@@ -69,7 +77,7 @@ def _check_generator(generator: Any) -> None:
 
 
 def _finite(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
@@ -86,9 +94,28 @@ def _positive(name: str, value: Any) -> float:
 def _fan(name: str, value: Any) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    try:
+        fan = operator.index(value)
+    except TypeError:
+        fan = None
+    if fan is None or isinstance(value, bool):
+        raise TypeError(f"{name} must be a non-negative int or None, got {value!r}")
+    if fan < 0:
         raise ValueError(f"{name} must be a non-negative int or None, got {value!r}")
-    return value
+    return fan
+
+
+def _keras_bound(name: str, value: float) -> float:
+    """A uniform bound as Keras's TensorFlow backend passes it: ``tf.cast`` of a Python float
+    makes a float32 tensor first, so the bound is rounded to float32 whatever the weight's
+    dtype (a float64 weight draws from U[float32(minval), float32(maxval)))."""
+    rounded = torch.tensor(value, dtype=torch.float32).item()
+    if math.isinf(rounded):
+        raise ValueError(
+            f"{name} must lie within float32's range (Keras passes uniform bounds through "
+            f"float32), got {value!r}"
+        )
+    return rounded
 
 
 def _choice(name: str, value: Any, choices: Sequence[str]) -> Any:
@@ -107,6 +134,31 @@ def _seed_pair(seed: Any, generator: torch.Generator | None) -> tuple[int, int] 
     return tf_random.keras_seed(seed)
 
 
+def check_fits(target: Distribution, dtype: torch.dtype) -> None:
+    """Raise ValueError if ``target`` can give a value that overflows ``dtype`` (or, for a
+    uniform, if ``maxval - minval`` does: both torch and TensorFlow draw ``u (max - min) + min``),
+    so that no initializer silently writes infinities."""
+    largest = torch.finfo(dtype).max
+    low, high = target.support
+    reach = [abs(v) for v in (low, high) if math.isfinite(v)]
+    if isinstance(target, Normal):  # unbounded: only its mean can be checked
+        reach.append(abs(target.mean))
+    if any(_overflows(v, dtype) for v in reach):
+        raise ValueError(
+            f"{target} reaches {max(reach):g}, beyond the largest finite {dtype} value "
+            f"({largest:g})"
+        )
+    if isinstance(target, Uniform) and _overflows(high - low, dtype):
+        raise ValueError(
+            f"the uniform range maxval - minval = {high - low:g} overflows {dtype} (largest "
+            f"finite value {largest:g})"
+        )
+
+
+def _overflows(value: float, dtype: torch.dtype) -> bool:
+    return bool(torch.tensor(value, dtype=torch.float64).to(dtype).isinf())
+
+
 @torch.no_grad()
 def _fill_(
     tensor: torch.Tensor,
@@ -122,6 +174,7 @@ def _fill_(
     _check_generator(generator)
     seed_pair = _seed_pair(seed, generator)
     check_layout(layout)
+    check_fits(target, tensor.dtype)
     if tensor.is_meta or tensor.numel() == 0:
         return tensor
     if seed_pair is None:
@@ -154,12 +207,13 @@ def variance_scaling_target(
         distribution = "truncated_normal"
     distribution = _choice("distribution", distribution, DISTRIBUTIONS)
     computed_in, computed_out = compute_fans(shape, check_layout(layout))
-    fan_in = computed_in if _fan("fan_in", fan_in) is None else fan_in
-    fan_out = computed_out if _fan("fan_out", fan_out) is None else fan_out
+    given_in, given_out = _fan("fan_in", fan_in), _fan("fan_out", fan_out)
+    fan_in = computed_in if given_in is None else given_in
+    fan_out = computed_out if given_out is None else given_out
     fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
     variance = scale / max(1.0, fan)
     if distribution == "uniform":
-        limit = math.sqrt(3.0 * variance)
+        limit = _keras_bound("the uniform limit", math.sqrt(3.0 * variance))
         return Uniform(-limit, limit)
     if distribution == "untruncated_normal":
         return Normal(0.0, math.sqrt(variance))
@@ -186,7 +240,7 @@ def _uniform_target(minval: float, maxval: float) -> Uniform:
     minval, maxval = _finite("minval", minval), _finite("maxval", maxval)
     if minval > maxval:
         raise ValueError(f"minval must be <= maxval, got minval={minval}, maxval={maxval}")
-    return Uniform(minval, maxval)
+    return Uniform(_keras_bound("minval", minval), _keras_bound("maxval", maxval))
 
 
 def _normal_target(mean: float, stddev: float) -> Normal:
@@ -375,7 +429,8 @@ def random_uniform_(
 
     Args:
         tensor: the tensor to fill in place.
-        minval, maxval: the bounds, ``minval <= maxval`` (default ±0.05, Keras's).
+        minval, maxval: the bounds, ``minval <= maxval`` (default ±0.05, Keras's), rounded
+            to float32 first as Keras rounds them (this matters for float64 weights only).
         generator: the ``torch.Generator`` to draw from.
         layout: with ``seed``, the layout Keras's values are mapped from: ``"torch"`` permutes
             the Keras kernel ``(*k, in, out)`` into ``(out, in, *k)``; use ``"keras"`` for
@@ -671,6 +726,16 @@ class Initializer:
         return entry.function(tensor, **kwargs)
 
 
+def keras_object_config(identifier: Any) -> dict[str, Any] | None:
+    """``keras.initializers.serialize(identifier)``'s class name and config for a Keras (or
+    tf-keras) initializer object, without importing Keras; None for anything else."""
+    package = type(identifier).__module__.split(".")[0]
+    get_config = getattr(identifier, "get_config", None)
+    if package not in ("keras", "tf_keras") or not callable(get_config):
+        return None
+    return {"class_name": type(identifier).__name__, "config": dict(get_config())}
+
+
 def _from_config(identifier: Mapping[str, Any], layout: Layout) -> Initializer:
     if "class_name" not in identifier:
         raise ValueError(
@@ -679,6 +744,11 @@ def _from_config(identifier: Mapping[str, Any], layout: Layout) -> Initializer:
         )
     config = dict(identifier.get("config") or {})
     seed = config.pop("seed", None)
+    if isinstance(seed, Mapping):
+        raise ValueError(
+            "this initializer's seed is a Keras SeedGenerator, whose values depend on its "
+            "state; only an int seed (or None) can be reproduced"
+        )
     axes = {key: config.pop(key) for key in ("input_axes", "output_axes") if key in config}
     if any(value is not None for value in axes.values()):
         raise ValueError(
@@ -696,12 +766,13 @@ def get(identifier: Any, *, layout: Layout = "torch") -> InitFn:
     Accepts Keras string identifiers (``"he_normal"``, ``"glorot_uniform"``, ``"zeros"``,
     ``"uniform"``, ...), Keras class names (``"HeNormal"``), Keras 3 and tf-keras config dicts
     (``{"class_name": "VarianceScaling", "config": {...}}`` as ``keras.initializers.serialize``
-    writes them) and callables (returned unchanged).  The result is called as
+    writes them), Keras initializer objects (read through their config) and callables
+    (returned unchanged).  The result is called as
     ``fn(tensor, *, generator=None)`` and returns the tensor.  A config's ``seed`` is kept: the
     initializer then draws Keras's values for that seed (see ``seed=`` on the initializers).
 
     Args:
-        identifier: a string, a config dict or a callable.
+        identifier: a string, a config dict, a Keras initializer or a callable.
         layout: how the resolved initializer reads fans from a tensor's shape.
 
     Example:
@@ -715,10 +786,14 @@ def get(identifier: Any, *, layout: Layout = "torch") -> InitFn:
         return Initializer(identifier, {}, layout)
     if isinstance(identifier, Mapping):
         return _from_config(identifier, layout)
+    keras_config = keras_object_config(identifier)
+    if keras_config is not None:
+        return _from_config(keras_config, layout)
     if callable(identifier):
         return identifier
     raise TypeError(
-        "an initializer identifier must be a string, a Keras config dict or a callable, "
+        "an initializer identifier must be a string, a Keras config dict, a Keras initializer "
+        "or a callable, "
         f"got {type(identifier).__name__}"
     )
 

@@ -39,7 +39,7 @@ from torch.nn.modules.lazy import LazyModuleMixin
 
 from parity import tf_random
 from parity.fans import compute_fans
-from parity.initializers import FAMILIES, FORMS, Initializer, get
+from parity.initializers import FAMILIES, FORMS, Initializer, check_fits, get
 from parity.samplers import Distribution
 
 __all__ = [
@@ -477,19 +477,24 @@ class _Context:
 
 
 def _merged_overrides(
-    name: str, module: nn.Module, overrides: dict[Any, dict[str, Any]]
+    names: list[str], module: nn.Module, overrides: dict[Any, dict[str, Any]]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Type overrides from the most general class to the most specific, then the name's.
+    """Type overrides from the most general class to the most specific, then those of the
+    module's names (several when it is reachable under several).
 
     Returns the merged ``{argument: value}`` and ``{argument: the key it came from}``.
     """
     keys = [cls for cls in reversed(type(module).__mro__) if cls in overrides]
-    if name in overrides:
-        keys.append(name)
     spec: dict[str, Any] = {}
     sources: dict[str, Any] = {}
-    for key in keys:
+    for key in keys + [name for name in names if name in overrides]:
         for arg, value in overrides[key].items():
+            earlier = sources.get(arg)
+            if isinstance(key, str) and isinstance(earlier, str) and spec[arg] != value:
+                raise ValueError(
+                    f"{_describe_key(earlier)} and {_describe_key(key)} name the same module "
+                    f"and give it different {arg!r}; give one"
+                )
             spec[arg], sources[arg] = value, key
     return spec, sources
 
@@ -507,6 +512,7 @@ def _check_unused(
     overrides: dict[Any, dict[str, Any]],
     used: set[tuple[Any, str]],
     modules: list[tuple[str, nn.Module]],
+    aliases: dict[str, str],
     layers: dict[str, _Layer],
     owners: dict[str, str],
 ) -> None:
@@ -517,11 +523,11 @@ def _check_unused(
         if isinstance(key, type):
             matched = [n for n, m in modules if isinstance(m, key)]
         else:
-            matched = [n for n, _ in modules if n == key]
+            matched = [aliases[key]] if key in aliases else []
         if not matched:
             if isinstance(key, type):
                 raise ValueError(f"{where}: the module has no {key.__name__}")
-            close = difflib.get_close_matches(key, [n for n, _ in modules], n=5)
+            close = difflib.get_close_matches(key, list(aliases), n=5)
             hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
             raise ValueError(f"{where}: the module has no submodule named {key!r}{hint}")
         for arg in spec:
@@ -633,6 +639,15 @@ def _plan(
     einsum_fans = _check_version(keras_version)
     checked = _check_overrides(overrides)
     modules = list(module.named_modules())
+    # A module reachable under several names (model.a = model.b = layer) is planned once,
+    # under its first name; an override may name it by any of them.
+    first_name = {id(sub): name for name, sub in reversed(modules)}
+    aliases = {
+        alias: first_name[id(sub)] for alias, sub in module.named_modules(remove_duplicate=False)
+    }
+    names_of: dict[str, list[str]] = {}
+    for alias, name in aliases.items():
+        names_of.setdefault(name, []).append(alias)
     used: set[tuple[Any, str]] = set()
     layers: dict[str, _Layer] = {}
     owners: dict[str, str] = {}  # a submodule another module handles → that module
@@ -647,23 +662,24 @@ def _plan(
             children = ("parametrizations",)  # warned about once, as part of ``sub``
         for child in children:
             owners[_qualify(name, child)] = name or "<root>"
-        spec, sources = _merged_overrides(name, sub, checked)
+        spec, sources = _merged_overrides(names_of[name], sub, checked)
         layer = _layer(sub, _Context(einsum_fans, spec))
         if isinstance(layer, str):
             if _handler_known(sub) or any(True for _ in sub.parameters(recurse=False)):
                 skipped.append(f"{name or '<root>'!r} ({type(sub).__name__}: {layer})")
             continue
         layers[name] = layer
-        used |= {(sources[arg], arg) for arg in layer.options if arg in spec}
+        taken = set(layer.options) | {slot.arg for slot in layer.slots}
+        # Every key that gave a taken argument counts as used (a module's names may repeat it).
+        for key in [*type(sub).__mro__, *names_of[name]]:
+            used |= {(key, arg) for arg in checked.get(key, ()) if arg in taken}
         for slot in layer.slots:
-            if slot.arg is not None and slot.arg in spec:
-                used.add((sources[slot.arg], slot.arg))
             init, target, fans = _resolve(slot, spec, sources, defaults)
             parameters = tuple(_qualify(name, p) for p in slot.parameters)
             plan = WeightPlan(name, layer.name, slot.weight, parameters, slot.keras_shape, fans,
                               init, target)  # fmt: skip
             steps.append(_Step(plan, slot))
-    _check_unused(checked, used, modules, layers, owners)
+    _check_unused(checked, used, modules, aliases, layers, owners)
     if skipped:
         message = (
             "keras_init_ left these modules untouched (no Keras initialization is known for "
@@ -740,6 +756,11 @@ def _check_dtypes(steps: list[_Step]) -> None:
                     f"cannot initialize {step.plan.parameters[0]} of dtype {tensor.dtype}: "
                     "valid dtypes are float16, bfloat16, float32 and float64"
                 )
+            if step.plan.target is not None:
+                try:
+                    check_fits(step.plan.target, tensor.dtype)
+                except ValueError as error:
+                    raise ValueError(f"{step.plan.parameters[0]}: {error}") from error
 
 
 def _keras_values(
@@ -772,10 +793,13 @@ def _write(
         slot, target = step.slot, step.plan.target
         if target is None or any(t.is_meta or t.numel() == 0 for t in slot.torch):
             continue
-        if seed is not None:
-            # Weight i of the plan gets Keras seed `seed + i`: the values of
-            # keras.initializers.X(seed=seed + i) on that Keras weight.
-            values = _keras_values(target, slot, tf_random.keras_seed(seed + index), slot.torch[0])
+        # An initializer with a seed of its own (a seeded override) draws that seed's values,
+        # as a seeded Keras initializer does whatever else is seeded.  Otherwise weight i of
+        # the plan gets Keras seed `seed + i`: keras.initializers.X(seed=seed + i)'s values.
+        own = getattr(step.plan.initializer, "seed", None)
+        weight_seed = own if own is not None else None if seed is None else seed + index
+        if weight_seed is not None:
+            values = _keras_values(target, slot, tf_random.keras_seed(weight_seed), slot.torch[0])
             if values is not None:
                 if slot.view is not None:
                     slot.view.copy_(values)
@@ -849,7 +873,10 @@ def keras_init_(
             :func:`keras_init_plan` lists them gets Keras seed ``seed + i``, i.e. exactly the
             values ``keras.initializers.X(seed=seed + i)`` gives that Keras weight (orthogonal:
             up to QR rounding), mapped into the torch layout.  Callable overrides are called
-            without a generator.
+            without a generator.  An override with a seed of its own (a config dict's
+            ``"seed"``, or ``parity.Initializer(..., seed=s)``) draws Keras's values for that
+            seed on every weight it is given, whatever ``seed`` and ``generator`` say, as a
+            seeded Keras initializer does.
 
     Returns:
         ``module``, initialized in place.
@@ -857,7 +884,8 @@ def keras_init_(
     Raises:
         TypeError, ValueError: for a non-Module, an override naming a module, type or Keras
             argument that matches nothing, an identifier that does not resolve or does not fit
-            its weight, a generator on another device, or (``strict``) an unknown module;
+            its weight or overflows its dtype, a generator on another device, a ``seed`` too
+            close to 2**63 for the module's weight count, or (``strict``) an unknown module;
             always before any value is written.
 
     Example:
@@ -869,6 +897,12 @@ def keras_init_(
             raise ValueError("give seed= (Keras's values) or generator= (a torch stream), not both")
         tf_random.keras_seed(seed)  # validate before planning anything
     steps, layers = _plan(module, overrides, keras_version, strict)
+    if seed is not None and steps and seed + len(steps) - 1 >= 2**63:
+        raise ValueError(
+            f"seed must be at most 2**63 - {len(steps)} for this module: its {len(steps)} "
+            f"weights get Keras seeds seed, seed + 1, ..., which must stay in the int64 range; "
+            f"got {seed}"
+        )
     _check_devices(steps, generator)
     _check_dtypes(steps)
     _write(steps, layers, generator, seed)

@@ -63,10 +63,13 @@ def chunks(tensor: torch.Tensor, max_numel: int) -> Iterator[torch.Tensor]:
     elif tensor.dim() == 1:
         for start in range(0, tensor.numel(), max_numel):
             yield tensor[start : start + max_numel]
+    elif tensor[0].numel() > max_numel:  # one slice is already too big: split each one
+        for index in range(tensor.shape[0]):
+            yield from chunks(tensor[index], max_numel)
     else:
-        rows = max(1, max_numel // tensor[0].numel())
+        rows = max_numel // tensor[0].numel()
         for start in range(0, tensor.shape[0], rows):
-            yield from chunks(tensor[start : start + rows], max_numel)
+            yield tensor[start : start + rows]
 
 
 def _in_memory_order(tensor: torch.Tensor) -> torch.Tensor | None:
@@ -151,11 +154,14 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 
 @functools.lru_cache(maxsize=512)  # small weights are initialized many times over
-def _inward(value: float, direction: float, dtype: torch.dtype) -> float:
-    """The representable ``dtype`` value next to ``value`` (rounded to ``dtype``) towards
-    ``direction``: the largest value strictly inside an open bound."""
-    bound = torch.tensor(value, dtype=dtype)
-    return torch.nextafter(bound, torch.tensor(direction, dtype=dtype)).item()
+def _first_inside(bound: float, direction: float, dtype: torch.dtype) -> float:
+    """The ``dtype`` value nearest to ``bound`` strictly on the side of ``direction``: the
+    outermost value inside an open bound."""
+    nearest = torch.tensor(bound, dtype=torch.float64).to(dtype)
+    inside = nearest.item() > bound if direction > bound else nearest.item() < bound
+    if inside:
+        return nearest.item()
+    return torch.nextafter(nearest, torch.tensor(direction, dtype=dtype)).item()
 
 
 @dataclass(frozen=True)
@@ -234,8 +240,9 @@ class TruncatedNormal:
 
     ``std`` is the stddev *before* truncation (TensorFlow's and Keras's convention); the
     drawn values have stddev ``std * TRUNCATED_NORMAL_STD``.  For float32 and float64 no value
-    ever lies on or outside the bounds; float16/bfloat16 values are the float32 draw rounded to
-    nearest, as TensorFlow's are, so they may equal the rounded bound.
+    ever lies on or outside the bounds (unless no value of the dtype lies between them, when
+    each value is one of the two nearest); float16/bfloat16 values are the float32 draw rounded
+    to nearest, as TensorFlow's are, so they may equal the rounded bound.
     """
 
     mean: float
@@ -276,8 +283,12 @@ class TruncatedNormal:
         tensor.erfinv_().mul_(math.sqrt(2.0) * self.std)
         if self.mean != 0.0:
             tensor.add_(self.mean)
-        # Rounding can land a value exactly on a bound; the support is open, so step inside.
-        tensor.clamp_(_inward(low, math.inf, tensor.dtype), _inward(high, -math.inf, tensor.dtype))
+        # Rounding can land a value on or outside a bound; the support is open, so step inside.
+        lowest = _first_inside(low, math.inf, tensor.dtype)
+        highest = _first_inside(high, -math.inf, tensor.dtype)
+        if lowest > highest:  # no value of the dtype lies inside: the two around it are nearest
+            lowest, highest = highest, lowest
+        tensor.clamp_(lowest, highest)
 
 
 def _gram64(u: torch.Tensor, rows: int = 1024) -> torch.Tensor:
@@ -444,6 +455,10 @@ class Identity:
     """``gain`` on the main diagonal of a 2-D weight, zeros elsewhere."""
 
     gain: float
+
+    @property
+    def support(self) -> tuple[float, float]:
+        return min(0.0, self.gain), max(0.0, self.gain)
 
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         tensor.zero_()

@@ -56,6 +56,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from parity.fans import check_shape
+
 __all__ = ["keras_seed", "normal", "philox", "truncated_normal", "uniform"]
 
 # --------------------------------------------------------------------------- Philox4x32-10
@@ -679,23 +681,6 @@ def _blocks_at(
 # --------------------------------------------------------------------------- public API
 
 
-def _check_shape(shape: Any) -> tuple[int, ...]:
-    if isinstance(shape, (int, torch.Tensor)) or not isinstance(shape, Sequence):
-        raise TypeError(f"shape must be a sequence of ints, got {shape!r}")
-    dims = []
-    for dim in shape:
-        if isinstance(dim, bool):
-            raise TypeError(f"shape must be a sequence of ints, got {shape!r}")
-        try:
-            dim = operator.index(dim)
-        except TypeError:
-            raise TypeError(f"shape must be a sequence of ints, got {shape!r}") from None
-        if dim < 0:
-            raise ValueError(f"shape must not have negative sizes, got {tuple(shape)}")
-        dims.append(dim)
-    return tuple(dims)
-
-
 def _check_seed(seed: Any) -> tuple[int, int]:
     message = f"seed must be a pair of ints in the int64 range [-2**63, 2**63), got {seed!r}"
     if isinstance(seed, (str, bytes)) or not isinstance(seed, Sequence) or len(seed) != 2:
@@ -765,7 +750,7 @@ def _draw(
     fill a flat buffer of the computing dtype, scale it in ``dtype``, write it in row-major
     order.  Every value is a function of its flat index, so slabs give the whole draw's values,
     and no full-size temporary is made."""
-    dims, pair = _check_shape(shape), _check_seed(seed)
+    dims, pair = check_shape(shape), _check_seed(seed)
     device = torch.device(device)
     out = _check_out(out, dims, dtype, device)
     computing = dtype if fill is _fill_uniform else _compute_dtype(dtype)

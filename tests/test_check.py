@@ -106,7 +106,7 @@ def test_cuda():
         ({"reference": "he_nromal"}, ValueError, "unknown initializer"),
         ({"reference": "zeros"}, ValueError, "not a random distribution"),
         ({"shape": "64x3"}, TypeError, "shape must be a sequence of ints"),
-        ({"shape": (64, 0)}, ValueError, "positive dimensions"),
+        ({"shape": (64, 0)}, ValueError, "sizes >= 1"),
         ({"shape": (2.5, 3)}, TypeError, "shape must be a sequence of ints"),
         ({"n": 0}, ValueError, "n must be >= 1"),
         ({"n": 1e6}, TypeError, "n must be an int"),

@@ -65,6 +65,23 @@ def test_keras_shape_mapping():
     assert keras_shape(()) == ()
 
 
+@pytest.mark.parametrize(
+    ("shape", "error", "match"),
+    [
+        ((2.7, 3), TypeError, "sequence of ints"),
+        ((2, True), TypeError, "sequence of ints"),
+        ("23", TypeError, "sequence of ints"),
+        (5, TypeError, "sequence of ints"),
+        ((-2, 3), ValueError, "sizes >= 0"),
+    ],
+)
+def test_bad_shapes_raise(shape, error, match):
+    with pytest.raises(error, match=match):
+        compute_fans(shape)
+    with pytest.raises(error, match=match):
+        keras_shape(shape)
+
+
 def test_unknown_layout():
     with pytest.raises(ValueError, match="valid layouts: torch, keras"):
         compute_fans((3, 4), layout="jax")

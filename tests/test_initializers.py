@@ -103,6 +103,42 @@ def test_reduced_precision_large_tensor_is_chunked_correctly():
     assert base.float().abs().max() <= bound * (1 + 2**-8)
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: torch.zeros(2, 1100, 1001, dtype=torch.float16)[:, :, :1000],
+        lambda: torch.zeros(2, 4_200_000, dtype=torch.bfloat16)[:, ::2],
+    ],
+    ids=["sliced", "stepped"],
+)
+def test_reduced_precision_view_with_slices_bigger_than_a_chunk(make):
+    # Neither view can be permuted into a contiguous tensor, and one slice along the first
+    # dimension holds more than a chunk of values: each slice is split on its own.
+    view = make()
+    parity.truncated_normal_(view, stddev=1.0, generator=seeded())
+    assert (view != 0).float().mean() > 0.999 and view.abs().max() <= 2
+    base = view._base
+    assert int((base != 0).sum()) == int((view != 0).sum())  # nothing outside the view
+
+
+@pytest.mark.parametrize(
+    ("dtype", "mean", "stddev", "only"),
+    [
+        (torch.float32, 1.0, 1e-8, 1.0),  # (1 - 2e-8, 1 + 2e-8) holds one float32: 1.0
+        (torch.float32, 1e4, 1e-4, 1e4),
+        (torch.float64, 1.0, 1e-17, 1.0),
+        # No float32 lies in (0.1 - 2e-12, 0.1 + 2e-12): the nearest one, float32(0.1).
+        (torch.float32, 0.1, 1e-12, torch.tensor(0.1, dtype=torch.float32).item()),
+    ],
+)
+def test_truncated_normal_narrower_than_the_dtype_spacing(dtype, mean, stddev, only):
+    for seed in (None, 3):  # torch's stream, and TensorFlow's values
+        w = torch.empty(10_000, dtype=dtype)
+        generator = seeded() if seed is None else None
+        parity.truncated_normal_(w, mean=mean, stddev=stddev, generator=generator, seed=seed)
+        assert (w == only).all()
+
+
 @pytest.fixture
 def thread_count():
     """Set torch's CPU thread count for one test and restore it afterwards."""
@@ -148,7 +184,7 @@ def test_truncated_samples_never_reach_two_sigma(dtype):
 def test_uniform_within_limit(dtype):
     w = torch.empty(1000, 300, dtype=dtype)
     parity.glorot_uniform_(w, generator=seeded())
-    limit = math.sqrt(6 / 1300)
+    limit = torch.tensor(math.sqrt(6 / 1300), dtype=torch.float32).item()  # Keras's float32 bound
     assert w.abs().max() <= limit
     assert w.abs().max() > 0.99 * limit
 
@@ -301,6 +337,20 @@ def test_get_keeps_a_config_seed():
         parity.get({"class_name": "Zeros", "config": {"seed": 1}})
 
 
+def test_get_takes_keras_initializer_objects():
+    pytest.importorskip("tensorflow")
+    keras = pytest.importorskip("keras")
+    seeded_init = parity.get(keras.initializers.HeNormal(seed=3))
+    assert seeded_init.name == "he_normal" and seeded_init.seed == 3
+    uniform = parity.get(keras.initializers.RandomUniform(-1.0, 2.0))
+    assert uniform.config == {"minval": -1.0, "maxval": 2.0} and uniform.seed is None
+    w = seeded_init(torch.empty(4, 6))
+    assert torch.equal(w, parity.he_normal_(torch.empty(4, 6), seed=3))
+    stateful = keras.initializers.Orthogonal(seed=keras.random.SeedGenerator(3))
+    with pytest.raises(ValueError, match="SeedGenerator"):
+        parity.get(stateful)
+
+
 def test_get_against_keras_serialize():
     pytest.importorskip("tensorflow")
     keras = pytest.importorskip("keras")
@@ -382,6 +432,49 @@ def test_bad_arguments_leave_tensor_untouched(call, match):
     assert (w == 1).all()
 
 
+@pytest.mark.parametrize(
+    ("dtype", "call", "match"),
+    [
+        (torch.float16, lambda w: parity.identity_(w, 70000.0), "beyond the largest finite"),
+        (torch.float16, lambda w: parity.constant_(w, 1e6), "beyond the largest finite"),
+        (torch.float32, lambda w: parity.identity_(w, 1e308), "beyond the largest finite"),
+        (torch.bfloat16, lambda w: parity.orthogonal_(w, gain=1e39), "beyond the largest finite"),
+        (torch.float16, lambda w: parity.truncated_normal_(w, stddev=4e4), "reaches 80000"),
+        (torch.float16, lambda w: parity.random_normal_(w, mean=1e5), "reaches 100000"),
+        (torch.float32, lambda w: parity.random_uniform_(w, -3e38, 3e38), "range.*overflows"),
+        (torch.float16, lambda w: parity.random_uniform_(w, -4e4, 4e4, seed=1), "overflows"),
+        (torch.float64, lambda w: parity.random_uniform_(w, -1e300, 1.0), "float32's range"),
+    ],
+)
+def test_values_that_overflow_the_dtype_raise_and_leave_tensor_untouched(dtype, call, match):
+    w = torch.full((4, 4), 7.0, dtype=dtype)
+    with pytest.raises(ValueError, match=match):
+        call(w)
+    assert (w == 7).all()
+
+
+@pytest.mark.parametrize("init", ALL, ids=NAMES)
+def test_expanded_view_raises_and_leaves_base_untouched(init):
+    base = torch.full((1, 6), 7.0)
+    with pytest.raises(ValueError, match=r"share memory.*stride 0"):
+        init(base.expand(6, 6))
+    assert (base == 7).all()
+
+
+def test_numpy_scalars_are_real_numbers_and_ints():
+    np = pytest.importorskip("numpy")
+    a = parity.random_normal_(torch.empty(50), stddev=np.float32(0.5), generator=seeded())
+    b = parity.random_normal_(torch.empty(50), stddev=0.5, generator=seeded())
+    assert torch.equal(a, b)
+    a = parity.he_normal_(torch.empty(4, 4), fan_in=np.int64(2), generator=seeded())
+    b = parity.he_normal_(torch.empty(4, 4), fan_in=2, generator=seeded())
+    assert torch.equal(a, b)
+    with pytest.raises(TypeError, match="fan_in must be a non-negative int"):
+        parity.he_normal_(torch.empty(4, 4), fan_in="2")
+    with pytest.raises(TypeError, match="fan_in must be a non-negative int"):
+        parity.he_normal_(torch.empty(4, 4), fan_in=2.0)
+
+
 def test_generator_on_wrong_device_leaves_tensor_untouched():
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")
@@ -399,7 +492,7 @@ def test_generator_on_wrong_device_leaves_tensor_untouched():
         ({"class_name": "HeNormal", "config": {"scale": 2}}, ValueError, "does not take scale"),
         ({"class_name": "Nope", "config": {}}, ValueError, "unknown initializer 'Nope'"),
         ({"class_name": "RandomNormal", "config": {"stddev": -1}}, ValueError, "stddev"),
-        (3.5, TypeError, "string, a Keras config dict or a callable"),
+        (3.5, TypeError, "string, a Keras config dict, a Keras initializer or a callable"),
     ],
 )
 def test_get_bad_identifiers(identifier, error, match):

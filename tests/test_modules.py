@@ -35,8 +35,13 @@ def assert_unchanged(module: nn.Module, before: dict[str, torch.Tensor]) -> None
         assert torch.equal(after[key], value), f"{key} changed"
 
 
+def keras_bound(value: float) -> float:
+    """A uniform bound as Keras hands it to TensorFlow: rounded to float32."""
+    return torch.tensor(value, dtype=torch.float32).item()
+
+
 def glorot_limit(fan_in: int, fan_out: int) -> float:
-    return math.sqrt(6.0 / (fan_in + fan_out))
+    return keras_bound(math.sqrt(6.0 / (fan_in + fan_out)))
 
 
 # One module per supported type, the Keras layer it must map to, and its parameter count.
@@ -158,11 +163,12 @@ def test_depthwise_fans_differ_from_torch_reading_and_change_the_target():
     kernel = plan[0]
     assert kernel.keras_shape == (3, 3, 32, 2)
     assert kernel.fans == (288, 18)  # torch's own reading would be (9, 576)
-    assert kernel.target == Uniform(-math.sqrt(6 / 288), math.sqrt(6 / 288))
+    limit = keras_bound(math.sqrt(6 / 288))
+    assert kernel.target == Uniform(-limit, limit)
     keras_init_(
         conv, generator=gen(), overrides={conv.__class__: {"depthwise_initializer": "he_uniform"}}
     )
-    assert conv.weight.abs().max() <= math.sqrt(6 / 288)
+    assert conv.weight.abs().max() <= limit
     assert conv.weight.abs().max() > 0.9 * math.sqrt(6 / 288)
 
 
@@ -214,7 +220,7 @@ def test_targets_of_defaults():
     limit = glorot_limit(100, 50)
     assert plan["0", "kernel"] == Uniform(-limit, limit)
     assert plan["0", "bias"] == Constant(0.0)
-    assert plan["1", "embeddings"] == Uniform(-0.05, 0.05)
+    assert plan["1", "embeddings"] == Uniform(keras_bound(-0.05), keras_bound(0.05))
     assert plan["2", "alpha"] == Constant(0.0)
 
 
@@ -612,3 +618,28 @@ def test_cuda_model_and_generator_device_check():
     assert_unchanged(model, before)
     keras_init_(model, generator=torch.Generator("cuda").manual_seed(0))
     orthonormal_columns(model[1].weight_hh_l0.detach().cpu())
+
+
+class _Aliased(nn.Module):
+    """One Linear reachable as both ``a`` and ``b``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = self.b = nn.Linear(3, 4)
+        self.c = nn.Linear(4, 2)
+
+
+def test_a_module_under_two_names_takes_an_override_by_either():
+    model = _Aliased()
+    plan = keras_init_plan(model, overrides={"b": {"kernel_initializer": "zeros"}})
+    assert [p.parameters for p in plan][:2] == [("a.weight",), ("a.bias",)]  # planned once
+    keras_init_(model, generator=gen(), overrides={"b": {"kernel_initializer": "zeros"}})
+    assert (model.a.weight == 0).all() and (model.c.weight != 0).all()
+    same = {"a": {"kernel_initializer": "ones"}, "b": {"kernel_initializer": "ones"}}
+    keras_init_(model, generator=gen(), overrides=same)
+    assert (model.b.weight == 1).all()
+    before = snapshot(model)
+    clash = {"a": {"kernel_initializer": "ones"}, "b": {"kernel_initializer": "zeros"}}
+    with pytest.raises(ValueError, match=r"overrides\['a'\] and overrides\['b'\] name the same"):
+        keras_init_(model, generator=gen(), overrides=clash)
+    assert_unchanged(model, before)

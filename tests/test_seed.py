@@ -37,9 +37,10 @@ RANDOM = {
 }
 
 
-def keras_values(name: str, torch_shape, seed: int, **config) -> np.ndarray:
+def keras_values(name: str, torch_shape, seed: int, dtype="float32", **config) -> np.ndarray:
     init = keras.initializers.get({"class_name": name, "config": {"seed": seed, **config}})
-    values = np.asarray(init(parity.keras_shape(torch_shape), dtype="float32"))
+    values = init(parity.keras_shape(torch_shape), dtype=dtype)
+    values = np.asarray(tf.cast(values, "float32") if dtype == "bfloat16" else values)
     rank = values.ndim
     return values.transpose(rank - 1, rank - 2, *range(rank - 2)) if rank >= 2 else values
 
@@ -53,6 +54,26 @@ def test_seeded_values_equal_keras(name, shape_name, seed):
     theirs = keras_values(name, shape, seed)
     assert ours.shape == theirs.shape
     assert int((ours != theirs).sum()) == 0
+
+
+@pytest.mark.parametrize("seed", [42, -7])
+@pytest.mark.parametrize("dtype", ["float64", "float16", "bfloat16"])
+@pytest.mark.parametrize("name", RANDOM)
+def test_seeded_values_equal_keras_in_other_dtypes(name, dtype, seed):
+    # float64 uniforms catch Keras's float32 bounds: tf.cast of a Python float goes through
+    # a float32 tensor, so a float64 GlorotUniform draws between float32-rounded limits.
+    shape = SHAPES["Conv2d(3, 6, (3, 5))"]
+    ours = RANDOM[name](torch.empty(shape, dtype=getattr(torch, dtype)), seed=seed)
+    ours = ours.float().numpy() if dtype == "bfloat16" else ours.numpy()
+    theirs = keras_values(name, shape, seed, dtype)
+    assert ours.dtype == theirs.dtype
+    assert int((ours != theirs).sum()) == 0
+
+
+def test_random_uniform_float64_bounds_are_keras_float32_bounds():
+    ours = parity.random_uniform_(torch.empty(5, 7, dtype=torch.float64), -0.1, 0.3, seed=4)
+    theirs = keras_values("RandomUniform", (5, 7), 4, "float64", minval=-0.1, maxval=0.3)
+    assert np.array_equal(ours.numpy(), theirs)
 
 
 def test_variance_scaling_untruncated_and_fan_out():
@@ -115,3 +136,25 @@ def test_keras_init_seed_gives_each_weight_keras_values():
     assert (model[0].bias == 0).all() and (model[1].bias == 0).all()
     with pytest.raises(ValueError, match="not both"):
         parity.keras_init_(model, seed=1, generator=torch.Generator())
+
+
+def test_keras_init_seed_too_close_to_int64_end_raises_before_writing():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match=r"seed must be at most 2\*\*63 - 4"):
+        parity.keras_init_(model, seed=2**63 - 2)
+    assert all(torch.equal(a, p) for a, p in zip(before, model.parameters(), strict=True))
+    parity.keras_init_(model, seed=2**63 - 4)  # weights 0..3: the last one gets 2**63 - 1
+    kernel = keras_values("GlorotUniform", (2, 4), 2**63 - 2)  # "1.weight" is weight 2
+    assert np.array_equal(model[1].weight.detach().numpy(), kernel)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"seed": 50}, {"generator": torch.Generator()}])
+def test_keras_init_override_with_its_own_seed_draws_that_seed(kwargs):
+    override = {"class_name": "HeNormal", "config": {"seed": 3}}
+    model = torch.nn.Sequential(torch.nn.Linear(6, 4), torch.nn.Linear(6, 4))
+    overrides = {torch.nn.Linear: {"kernel_initializer": override}}
+    parity.keras_init_(model, overrides=overrides, **kwargs)
+    theirs = keras_values("HeNormal", (4, 6), 3)
+    for layer in model:  # a seeded Keras initializer gives the same values on every call
+        assert np.array_equal(layer.weight.detach().numpy(), theirs)
