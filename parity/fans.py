@@ -14,10 +14,9 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
-if TYPE_CHECKING:
-    import torch
+import torch
 
 Layout = Literal["torch", "keras"]
 LAYOUTS: tuple[Layout, ...] = ("torch", "keras")
@@ -32,6 +31,8 @@ def check_layout(layout: str) -> Layout:
 def check_shape(shape: Any, minimum: int = 0) -> tuple[int, ...]:
     """``shape`` as a tuple of ints, each at least ``minimum``; TypeError for anything but a
     sequence of ints (bools and floats included), ValueError for a size below ``minimum``."""
+    if isinstance(shape, torch.Size) and minimum <= 0:  # its sizes are ints >= 0 already
+        return tuple(shape)
     message = f"shape must be a sequence of ints, got {shape!r}"
     if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence):
         raise TypeError(message)

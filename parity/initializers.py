@@ -13,10 +13,12 @@ raises before a single value is written.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import operator
 import re
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -62,12 +64,14 @@ def _check_tensor(tensor: Any) -> torch.Tensor:
             f"cannot initialize a tensor of dtype {tensor.dtype}: "
             "valid dtypes are float16, bfloat16, float32 and float64"
         )
-    for dim, (size, stride) in enumerate(zip(tensor.shape, tensor.stride(), strict=True)):
-        if stride == 0 and size > 1:  # an expand()ed view: its elements share memory
-            raise ValueError(
-                f"cannot initialize a view whose elements share memory (dim {dim} has stride 0, "
-                "as expand() makes); initialize the tensor it was expanded from"
-            )
+    strides = tensor.stride()
+    if 0 in strides:
+        for dim, (size, stride) in enumerate(zip(tensor.shape, strides, strict=True)):
+            if stride == 0 and size > 1:  # an expand()ed view: its elements share memory
+                raise ValueError(
+                    f"cannot initialize a view whose elements share memory (dim {dim} has "
+                    "stride 0, as expand() makes); initialize the tensor it was expanded from"
+                )
     return tensor
 
 
@@ -77,7 +81,7 @@ def _check_generator(generator: Any) -> None:
 
 
 def _finite(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if isinstance(value, bool) or not isinstance(value, (float, int, numbers.Real)):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
@@ -109,7 +113,7 @@ def _keras_bound(name: str, value: float) -> float:
     """A uniform bound as Keras's TensorFlow backend passes it: ``tf.cast`` of a Python float
     makes a float32 tensor first, so the bound is rounded to float32 whatever the weight's
     dtype (a float64 weight draws from U[float32(minval), float32(maxval)))."""
-    rounded = torch.tensor(value, dtype=torch.float32).item()
+    rounded = struct.unpack("f", struct.pack("f", value))[0]  # to nearest, inf past the range
     if math.isinf(rounded):
         raise ValueError(
             f"{name} must lie within float32's range (Keras passes uniform bounds through "
@@ -135,28 +139,27 @@ def _seed_pair(seed: Any, generator: torch.Generator | None) -> tuple[int, int] 
 
 
 def check_fits(target: Distribution, dtype: torch.dtype) -> None:
-    """Raise ValueError if ``target`` can give a value that overflows ``dtype`` (or, for a
-    uniform, if ``maxval - minval`` does: both torch and TensorFlow draw ``u (max - min) + min``),
-    so that no initializer silently writes infinities."""
+    """Raise ValueError if ``target`` can give a value beyond ``dtype``'s largest finite value
+    (or, for a uniform, if ``maxval - minval`` is: both torch and TensorFlow draw
+    ``u (max - min) + min``), so that no initializer silently writes infinities."""
+    message = _overflow(target, dtype)
+    if message is not None:
+        raise ValueError(message)
+
+
+@functools.lru_cache(maxsize=1024)  # small weights are initialized many times over
+def _overflow(target: Distribution, dtype: torch.dtype) -> str | None:
     largest = torch.finfo(dtype).max
     low, high = target.support
-    reach = [abs(v) for v in (low, high) if math.isfinite(v)]
-    if isinstance(target, Normal):  # unbounded: only its mean can be checked
-        reach.append(abs(target.mean))
-    if any(_overflows(v, dtype) for v in reach):
-        raise ValueError(
-            f"{target} reaches {max(reach):g}, beyond the largest finite {dtype} value "
-            f"({largest:g})"
-        )
-    if isinstance(target, Uniform) and _overflows(high - low, dtype):
-        raise ValueError(
+    reach = max(abs(v) for v in (low, high, getattr(target, "mean", 0.0)) if math.isfinite(v))
+    if reach > largest:
+        return f"{target} reaches {reach:g}, beyond the largest finite {dtype} value ({largest:g})"
+    if isinstance(target, Uniform) and high - low > largest:
+        return (
             f"the uniform range maxval - minval = {high - low:g} overflows {dtype} (largest "
             f"finite value {largest:g})"
         )
-
-
-def _overflows(value: float, dtype: torch.dtype) -> bool:
-    return bool(torch.tensor(value, dtype=torch.float64).to(dtype).isinf())
+    return None
 
 
 @torch.no_grad()
