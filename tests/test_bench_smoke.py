@@ -123,3 +123,23 @@ def test_theoretical_bandwidth_matches_a_data_sheet() -> None:
     # A100 40 GB (HBM2): 1215 MHz, 5120 bits, 1555 GB/s.
     assert bench.theoretical_bandwidth(1_215_000, 5120) == pytest.approx(1.555e12, rel=1e-3)
     assert bench.peak_bandwidth("cpu") is None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--repeats", "0"],
+        ["--threads", "-1"],
+        ["--sizes", "inf"],
+        ["--sizes", "1e400"],
+        ["--sizes", ","],
+        ["--devices", "gpu"],
+        ["--json", "/no/such/folder/b.json"],
+        ["--suite-share", "--suite-cases", "no_such_case"],
+    ],
+)
+def test_bad_options_are_usage_errors_before_anything_runs(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        load_bench().main([*argv, "--no-tf", "--sizes", "1K"] if "--sizes" not in argv else argv)
+    assert exit_info.value.code == 2
+    assert "error:" in capsys.readouterr().err

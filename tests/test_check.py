@@ -72,6 +72,13 @@ def test_orthogonality_is_checked_exactly():
     bad = check(gaussian, "orthogonal", (128, 32), n=50_000)
     assert "orthogonality" in bad.failed_checks
 
+    def one_nan(tensor, generator=None):
+        parity.orthogonal_(tensor, generator=generator)
+        tensor[0, 0] = math.nan
+
+    broken = check(one_nan, "orthogonal", (64, 32), n=20_000)
+    assert "orthogonality" in broken.failed_checks and math.isnan(broken.orthogonality_error)
+
 
 def test_unwritten_values_fail_the_support_check():
     def half_written(tensor, generator=None):

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 import parity
-from parity.suite import mutants, references, runner
+from parity.suite import cli, mutants, references, runner
 from parity.suite.cli import main
-from parity.suite.stats import GridCache, make_target
+from parity.suite.stats import GridCache, Summary, make_target
 
 pytest.importorskip("scipy")
 pytest.importorskip("rich")
@@ -138,7 +138,7 @@ def test_record_and_replay_round_trip(keras_source, tmp_path):
     selection = ["--cases", "he_normal/conv2d/float32,orthogonal/dense/float64", "--n", "20000"]
     assert main(["record", "--out", str(record), *selection]) == 0
     replayed = references.RecordedSource(record)
-    assert replayed.name == f"{keras_source.name} (recorded)"
+    assert replayed.name == f"{keras_source.name} (recorded: tf.npz)"
     # The file holds exactly what the live source draws from the same seed.
     for case in runner.build_cases(
         ["he_normal/conv2d/float32", "orthogonal/dense/float64"], devices=["cpu"]
@@ -184,11 +184,55 @@ def test_record_and_replay_round_trip(keras_source, tmp_path):
     )
 
 
-def test_bad_reference_file(tmp_path):
+def test_bad_reference_file(tmp_path, capsys):
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a record")
-    assert main(["--reference", str(junk), "--out", str(tmp_path)]) == 2
+    empty = tmp_path / "empty.npz"
+    empty.write_bytes(b"")
+    single = tmp_path / "array.npy"
+    np.save(single, np.zeros(3))
+    no_entries = tmp_path / "no_entries.npz"
+    np.savez(no_entries, meta=np.array(json.dumps({"format": 1, "source": "x"})))
+    listed = tmp_path / "listed.npz"
+    np.savez(listed, meta=np.array("[1, 2]"))
+    for path in (junk, empty, single, no_entries, listed):
+        assert main(["--reference", str(path), "--out", str(tmp_path)]) == 2, path
+        assert "is not a parity reference file" in capsys.readouterr().out
     assert main(["--reference", str(tmp_path / "missing.npz"), "--out", str(tmp_path)]) == 2
+    # A file name with rich markup in it is printed as it is.
+    assert main(["--reference", str(tmp_path / "rec[tf].npz"), "--out", str(tmp_path)]) == 2
+    assert "rec[tf].npz" in capsys.readouterr().out
+
+
+def test_usage_errors_before_anything_runs(tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    quick = ["--exact-only", "--cases", "he_normal/dense/float32", "--n", "1000"]
+    bad = [
+        ([*quick, "--out", str(a_file)], "exists and is not a folder"),
+        (["--exact-only", "--dtypes", ",", "--out", str(tmp_path)], "the selection is empty"),
+        (["--cases", ",", "--list"], "--cases names no case"),
+        (["--mutants", "--cases", "he_normal", "--out", str(tmp_path)], "does not apply"),
+        (["--mutants", "--devices", "gpu", "--out", str(tmp_path)], "unknown device 'gpu'"),
+        (["--devices", "cpu", "record", "--out", str(tmp_path / "x.npz")], "does not apply"),
+        (["record", "--out", str(tmp_path)], "is a folder"),
+        (["record", "--out", str(tmp_path / "no" / "x.npz")], "does not exist"),
+    ]
+    for argv, message in bad:
+        assert main(argv) == 2, argv
+        assert message in capsys.readouterr().out, argv
+    assert not a_file.is_dir()
+
+
+def test_options_before_record_are_kept(tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(cli, "command_record", lambda args, console: seen.update(vars(args)) or 0)
+    argv = ["--cases", "he_normal/dense/float32", "--n", "1000", "--seed", "5"]
+    assert main([*argv, "record", "--out", str(tmp_path / "x.npz")]) == 0
+    assert seen["cases"] == ["he_normal/dense/float32"] and seen["n"] == 1000
+    assert seen["seed"] == 5
+    assert main(["record", "--out", str(tmp_path / "x.npz"), "--n", "2000"]) == 0
+    assert seen["n"] == 2000 and seen["cases"] is None
 
 
 # --------------------------------------------------------------------------- mutants
@@ -298,3 +342,21 @@ def test_grid_cache_preload_is_used():
     cache = GridCache({"normal/8": grid})
     target = make_target(parity.samplers.Normal(1.0, 2.0), grids=cache, grid_size=8)
     assert np.array_equal(target.grid, 1.0 + 2.0 * grid)
+
+
+def test_a_broken_reference_fails_its_case_and_the_run_goes_on():
+    class Broken:
+        name = "broken"
+
+        def summary(self, identifier, keras_shape, target, n, *, seed, max_calls):
+            return Summary(n=0, cum=np.zeros(len(target.grid)), sum_dev=0.0, sum_sq=0.0,
+                           outside=0, minimum=0.0, maximum=0.0)  # fmt: skip
+
+    cases = runner.build_cases(
+        ["he_normal/dense/float32", "he_uniform/dense/float32"], ["float32"], ["cpu"]
+    )
+    outcome = runner.run(cases, n=20_000, sources=[Broken()])
+    assert len(outcome.cases) == 2 and not outcome.passed
+    for result in outcome.cases:
+        assert any("broken: ValueError: cannot test an empty sample" in e for e in result.errors)
+        assert all(t.side != "broken" for t in result.tests)  # no half-recorded tests

@@ -173,6 +173,9 @@ def test_non_random_targets_are_refused():
         stats.make_target(parity.samplers.Normal(0.0, 0.0))
     with pytest.raises(ValueError, match="1 x 1 orthogonal"):
         stats.make_target(parity.samplers.Orthogonal(1, 1, 1.0))
+    # Rounded to float16, a tiny stddev leaves one value: no variance test can be made.
+    with pytest.raises(ValueError, match="no spread to test"):
+        stats.make_target(parity.samplers.TruncatedNormal(0.0, 1e-8), torch.float16)
 
 
 def test_holm_matches_a_hand_computed_example():

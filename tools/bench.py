@@ -123,10 +123,26 @@ def parse_size(text: str) -> int:
     """``"64M"`` → 67108864; K, M, G are powers of 1024; plain integers and ``1e7`` work too."""
     text = text.strip().upper()
     scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
-    value = float(text[:-1] if scale > 1 else text) * scale
-    if value < 1 or value != int(value):
+    try:
+        value = float(text[:-1] if scale > 1 else text) * scale
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 1 and value == int(value)):
         raise argparse.ArgumentTypeError(f"not a positive whole size: {text!r}")
     return int(value)
+
+
+def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not value > 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        return value
+
+    return parse
 
 
 def parse_matrix(text: str) -> tuple[int, int]:
@@ -704,6 +720,8 @@ def metadata(args: argparse.Namespace) -> dict[str, Any]:
 def _list(kind: Callable[[str], Any], choices: Any = None) -> Callable[[str], list[Any]]:
     def parse(text: str) -> list[Any]:
         values = [kind(item) for item in text.split(",") if item.strip()]
+        if not values:
+            raise argparse.ArgumentTypeError("expected at least one comma-separated value")
         for value in values:
             if choices is not None and value not in choices:
                 raise argparse.ArgumentTypeError(
@@ -736,7 +754,7 @@ def parser() -> argparse.ArgumentParser:
     )
     cli.add_argument(
         "--devices",
-        type=_list(str),
+        type=_list(str, ("cpu", "cuda")),
         default=devices.split(","),
         help=f"comma-separated torch devices (default {devices})",
     )
@@ -753,16 +771,16 @@ def parser() -> argparse.ArgumentParser:
         default=[],
         help="orthogonal_ matrices, n (n x n) or RxC, e.g. 4096,8192,8192x2048",
     )
-    cli.add_argument("--repeats", type=int, default=5, help="timed rounds (default 5)")
+    cli.add_argument("--repeats", type=_positive(int), default=5, help="timed rounds (default 5)")
     cli.add_argument(
         "--budget",
-        type=float,
+        type=_positive(float),
         default=10.0,
         help="seconds after which a slow call stops repeating (default 10)",
     )
     cli.add_argument(
         "--threads",
-        type=int,
+        type=_positive(int),
         default=None,
         help="torch.set_num_threads (and TensorFlow's intra-op threads)",
     )
@@ -811,8 +829,26 @@ def parser() -> argparse.ArgumentParser:
     return cli  # fmt: skip
 
 
+def _check(cli: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """What the parser cannot check alone; fails before anything is timed."""
+    if "cuda" in args.devices and not torch.cuda.is_available():
+        cli.error("--devices cuda: torch sees no CUDA device")
+    for option, path in (("--json", args.json), ("--markdown", args.markdown)):
+        if path is not None and not path.parent.is_dir():
+            cli.error(f"{option}: the folder {str(path.parent)!r} does not exist")
+    if args.suite_share:
+        from parity.suite.runner import build_cases
+
+        try:
+            build_cases(args.suite_cases, dtypes=["float32"], devices=[args.devices[0]])
+        except ValueError as error:
+            cli.error(f"--suite-cases: {error}")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args = parser().parse_args(argv)
+    cli = parser()
+    args = cli.parse_args(argv)
+    _check(cli, args)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.memory_child:

@@ -51,29 +51,35 @@ def _alpha(text: str) -> float:
 
 
 def _csv(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
+    """Comma-separated items, each once (a repeated dtype or device would repeat cases)."""
+    return list(dict.fromkeys(item.strip() for item in text.split(",") if item.strip()))
 
 
-def _matrix_options(parser: argparse.ArgumentParser) -> None:
+def _matrix_options(parser: argparse.ArgumentParser, inherit: bool = False) -> None:
+    """The options that select and size cases.  ``inherit``: the subcommand's copies have
+    no defaults, so options given before the subcommand's name are kept."""
     from parity.suite.runner import DEFAULT_DTYPES, DEFAULT_MAX_CALLS, DTYPES
 
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if inherit else value
+
     parser.add_argument(
-        "--cases", action="append", metavar="GLOB",
+        "--cases", action="append", metavar="GLOB", default=default(None),
         help="select cases by name init/shape/dtype/device, globs and prefixes allowed "
         "(e.g. 'he_normal', '*/conv2d', 'orthogonal/*/float64'); repeat or comma-separate",
     )  # fmt: skip
     parser.add_argument(
-        "--n", type=_count, default=None,
+        "--n", type=_count, default=default(None),
         help="values per side per case (default 1e6; up to 1e8 runs in bounded memory; "
         "with --mutants it raises each mutant's own n)",
     )  # fmt: skip
     parser.add_argument(
-        "--dtypes", type=_csv, default=list(DEFAULT_DTYPES),
+        "--dtypes", type=_csv, default=default(list(DEFAULT_DTYPES)),
         help=f"comma-separated dtypes among {', '.join(DTYPES)} (default: float32,float64)",
     )  # fmt: skip
-    parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    parser.add_argument("--seed", type=int, default=default(0), help="base seed (default 0)")
     parser.add_argument(
-        "--max-calls", type=_count, default=DEFAULT_MAX_CALLS,
+        "--max-calls", type=_count, default=default(DEFAULT_MAX_CALLS),
         help="cap on initializer calls per side for tiny shapes (default %(default)s)",
     )  # fmt: skip
 
@@ -128,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         "backend and save what the statistics need (grid counts, moment sums, support "
         "counts, n) to FILE, for `python -m parity --reference FILE` elsewhere.",
     )
-    _matrix_options(record)
+    _matrix_options(record, inherit=True)
     record.add_argument(
         "--out", type=Path, required=True, metavar="FILE", help="file to write (.npz)"
     )
@@ -170,6 +176,8 @@ def _cases(args: argparse.Namespace, devices: Sequence[str] | None) -> list[Any]
     from parity.suite.runner import build_cases
 
     patterns = [p for group in args.cases or [] for p in _csv(group)]
+    if args.cases and not patterns:
+        raise UsageError("--cases names no case; give a glob such as 'he_normal' or '*/conv2d'")
     try:
         return build_cases(patterns or None, args.dtypes, devices)
     except ValueError as error:
@@ -197,6 +205,8 @@ def _sources(args: argparse.Namespace) -> tuple[list[Any], list[str], dict[str, 
 
     if args.reference:
         sources, grids = [], {}
+        # A file named twice is one reference (twice, its tests would count twice in Holm).
+        args.reference = list({path.resolve(): path for path in args.reference}.values())
         for path in args.reference:
             try:
                 source = references.RecordedSource(path)
@@ -275,13 +285,15 @@ def _print_cases(console: Any, run: Any) -> None:
 
 
 def command_run(args: argparse.Namespace, console: Any) -> int:
+    from rich.markup import escape
+
     from parity.suite import report, runner
     from parity.suite.stats import GridCache
 
     cases = _cases(args, args.devices)
     if args.list:
         for case in cases:
-            console.print(case.name, highlight=False)
+            console.print(case.name, highlight=False, markup=False)
         return 0
     if args.layers and not runner.layers_available():
         raise UsageError(
@@ -290,6 +302,7 @@ def command_run(args: argparse.Namespace, console: Any) -> int:
         )
     sources, notes, recorded_grids = _sources(args)
     _check_recorded(sources, cases)
+    _check_writable(args.out, folder=True)
     versions = _versions()
     for source in sources:
         versions |= {f"reference {k}": v for k, v in source.versions().items()}
@@ -302,6 +315,7 @@ def command_run(args: argparse.Namespace, console: Any) -> int:
         f"parity: {len(cases)} cases, n = {args.n:,} per side, references: "
         f"{', '.join(s.name for s in sources) or 'none'}",
         highlight=False,
+        markup=False,
     )
     with _progress(console) as progress:
         task = progress.add_task("cases", total=len(cases), last="")
@@ -325,7 +339,7 @@ def command_run(args: argparse.Namespace, console: Any) -> int:
     verdict = "[bold green]PASS[/]" if outcome.passed else f"[bold red]FAIL ({failed} failed)[/]"
     console.print(
         f"{verdict}: {len(outcome.cases)} cases in {outcome.seconds:.0f} s; "
-        f"report in {args.out}/report.md"
+        f"report in {escape(str(args.out))}/report.md"
     )
     return 0 if outcome.passed else 1
 
@@ -333,9 +347,13 @@ def command_run(args: argparse.Namespace, console: Any) -> int:
 def command_mutants(args: argparse.Namespace, console: Any) -> int:
     from rich.markup import escape
 
-    from parity.suite import mutants, report
+    from parity.suite import mutants, report, runner
 
-    devices = args.devices or ["cpu"]
+    try:
+        devices = runner.check_devices(args.devices or ["cpu"])
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    _check_writable(args.out, folder=True)
     outcomes = []
     for device in devices:
         console.print(f"mutant zoo on {device}: every mutant must be caught, the library must pass")
@@ -356,7 +374,7 @@ def command_mutants(args: argparse.Namespace, console: Any) -> int:
     )
     ok = all(o.ok for o in outcomes)
     verdict = "[bold green]PASS[/]: every mutant caught" if ok else "[bold red]FAIL[/]"
-    console.print(f"{verdict}; report in {args.out}/report.md")
+    console.print(f"{verdict}; report in {escape(str(args.out))}/report.md")
     return 0 if ok else 1
 
 
@@ -370,6 +388,7 @@ def command_record(args: argparse.Namespace, console: Any) -> int:
         source = references.KerasSource()
     except ImportError as error:
         raise UsageError(f"record needs Keras and its backend installed: {error}") from None
+    _check_writable(args.out, folder=False)
     grids = stats.GridCache()
     recorded: dict[str, tuple[Any, Any]] = {}
     start = time.perf_counter()
@@ -390,24 +409,85 @@ def command_record(args: argparse.Namespace, console: Any) -> int:
     path = references.write_record(args.out, source, recorded, grids, settings)
     console.print(
         f"recorded {len(recorded)} references from {source.name} in "
-        f"{time.perf_counter() - start:.0f} s to {path} ({path.stat().st_size / 1e6:.1f} MB)"
+        f"{time.perf_counter() - start:.0f} s to {path} ({path.stat().st_size / 1e6:.1f} MB)",
+        markup=False,
     )
     return 0
 
 
+# Options of the matrix run that a command does not read: giving one is an error, not a no-op.
+_NOT_READ = {
+    "record": ("devices", "reference", "exact_only", "mutants", "layers", "list", "no_plots",
+               "alpha"),
+    "mutants": ("cases", "dtypes", "reference", "exact_only", "layers", "list", "max_calls"),
+}  # fmt: skip
+
+
+def _check_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    command = args.command or ("mutants" if args.mutants else None)
+    for name in _NOT_READ.get(command, ()):
+        if getattr(args, name) != parser.get_default(name):
+            option = "--" + name.replace("_", "-")
+            where = "--mutants" if command == "mutants" else command
+            raise UsageError(f"{option} does not apply to {where}")
+
+
+def _check_writable(path: Path, folder: bool) -> None:
+    """Fail now, not after the run, where the report folder or record file cannot be made."""
+    what = "report folder" if folder else "record file"
+    if folder:
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"the {what} {str(path)!r} exists and is not a folder")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UsageError(f"cannot make the {what} {str(path)!r}: {error}") from None
+    elif path.is_dir():
+        raise UsageError(f"the {what} {str(path)!r} is a folder; give a file name such as tf.npz")
+    elif not path.parent.is_dir():
+        raise UsageError(f"the {what}'s folder {str(path.parent)!r} does not exist")
+
+
+def _check_dependencies(args: argparse.Namespace) -> None:
+    """The suite's optional dependencies, checked before anything runs."""
+    needed = ["numpy", "scipy"]
+    if args.command != "record" and not args.no_plots and not args.list:
+        needed.append("matplotlib")
+    if args.layers and not args.list:
+        needed.append("keras")
+    for name in needed:
+        try:
+            __import__(name)
+        except ImportError:
+            extra = "pass --no-plots, or " if name == "matplotlib" else ""
+            raise UsageError(
+                f"the parity suite needs {name}: {extra}pip install 'keras-parity[suite]'"
+            ) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "record" or not args.mutants:
         args.n = args.n or DEFAULT_N
-    console = _console()
     try:
+        console = _console()
+    except ImportError:
+        message = "error: the parity suite needs rich: pip install 'keras-parity[suite]'"
+        print(message, file=sys.stderr)
+        return 2
+    try:
+        _check_options(parser, args)
+        _check_dependencies(args)
         if args.command == "record":
             return command_record(args, console)
         if args.mutants:
             return command_mutants(args, console)
         return command_run(args, console)
     except UsageError as error:
-        console.print(f"[bold red]error:[/] {error}", highlight=False)
+        from rich.markup import escape
+
+        console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
         return 2
 
 

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import platform
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -261,21 +262,32 @@ class RecordedSource:
         if not self.path.is_file():
             raise FileNotFoundError(f"reference file {str(self.path)!r} does not exist")
         try:
-            with np.load(self.path, allow_pickle=False) as data:
+            data = np.load(self.path, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError("it is a single array, not an .npz archive")
+            with data:
                 self.arrays = {key: data[key] for key in data.files}
             self.meta = json.loads(str(self.arrays["meta"]))
-        except (OSError, ValueError, KeyError) as error:
+            if not isinstance(self.meta, dict):
+                raise ValueError("its meta is not a JSON object")
+            format_version = self.meta.get("format")
+            source, entries = self.meta["source"], self.meta["entries"]
+            if not isinstance(entries, dict):
+                raise ValueError("its entries are not a JSON object")
+        # A damaged or foreign file can fail in any of these ways inside numpy and zipfile.
+        except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
             raise ValueError(
                 f"{str(self.path)!r} is not a parity reference file (write one with "
-                f"`python -m parity record --out FILE`): {error}"
+                f"`python -m parity record --out FILE`): {type(error).__name__}: {error}"
             ) from error
-        if self.meta.get("format") != FORMAT_VERSION:
+        if format_version != FORMAT_VERSION:
             raise ValueError(
-                f"{str(self.path)!r} has reference format {self.meta.get('format')!r}; "
+                f"{str(self.path)!r} has reference format {format_version!r}; "
                 f"this version reads format {FORMAT_VERSION}"
             )
-        self.name = f"{self.meta['source']} (recorded)"
-        self.entries: dict[str, dict[str, Any]] = self.meta["entries"]
+        # The file's name too: two files recorded on the same backend are two references.
+        self.name = f"{source} (recorded: {self.path.name})"
+        self.entries: dict[str, dict[str, Any]] = entries
 
     def grids(self) -> dict[str, np.ndarray]:
         """The standard grids the references were binned on (preload a GridCache with them)."""

@@ -138,6 +138,16 @@ def _matches(name: str, patterns: Sequence[str]) -> bool:
     )
 
 
+def check_devices(devices: Sequence[str]) -> list[str]:
+    """``devices`` as a list, each ``cpu`` or ``cuda`` (with a CUDA device present)."""
+    for device in devices:
+        if device not in ("cpu", "cuda"):
+            raise ValueError(f"unknown device {device!r}; valid devices: cpu, cuda")
+        if device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device 'cuda' requested but torch sees no CUDA device")
+    return list(devices)
+
+
 def build_cases(
     patterns: Sequence[str] | None = None,
     dtypes: Sequence[str] = DEFAULT_DTYPES,
@@ -148,12 +158,7 @@ def build_cases(
     unknown = [d for d in dtypes if d not in DTYPES]
     if unknown:
         raise ValueError(f"unknown dtype {unknown[0]!r}; valid dtypes: {', '.join(DTYPES)}")
-    devices = list(devices) if devices is not None else default_devices()
-    for device in devices:
-        if device not in ("cpu", "cuda"):
-            raise ValueError(f"unknown device {device!r}; valid devices: cpu, cuda")
-        if device == "cuda" and not torch.cuda.is_available():
-            raise ValueError("device 'cuda' requested but torch sees no CUDA device")
+    devices = check_devices(devices) if devices is not None else default_devices()
     cases = [
         Case(spec, shape, DTYPES[dtype], device)
         for spec in initializer_specs()
@@ -172,6 +177,8 @@ def build_cases(
                 "(python -m parity --list prints them all)"
             )
         return selected
+    if not cases:
+        raise ValueError("the selection is empty: give at least one dtype and one device")
     return cases
 
 
@@ -410,6 +417,7 @@ def run_case(
     cache = reference_cache if reference_cache is not None else {}
     key = reference_key(identifier, case.keras_shape, case.dtype)
     for source in sources:
+        tested = len(result.tests)
         try:
             if (source.name, key) not in cache:
                 cache[source.name, key] = source.summary(
@@ -417,12 +425,13 @@ def run_case(
                     seed=case_seed(seed, f"{source.name}|{key}"), max_calls=max_calls,
                 )  # fmt: skip
             summary = cache[source.name, key]
-        except Exception as error:
+            _side_tests(result, source.name, summary, target)
+            ks = stats.ks_two_sample(result.torch, summary, target)
+        except Exception as error:  # a broken reference fails this case, the run goes on
+            del result.tests[tested:]
             result.errors.append(f"{source.name}: {type(error).__name__}: {error}")
             continue
         result.references[source.name] = summary
-        _side_tests(result, source.name, summary, target)
-        ks = stats.ks_two_sample(result.torch, summary, target)
         result.tests.append(
             TestEntry(
                 "ks_two_sample", source.name, ks.statistic, ks.p_value, ks.n, ks.bound, ks.location

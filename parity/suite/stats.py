@@ -260,9 +260,14 @@ def make_target(
     pmf = np.diff(grid_cdf, prepend=0.0)
     mean = float(np.dot(atoms, pmf))
     dev = atoms - mean
+    variance, fourth = float(np.dot(dev**2, pmf)), float(np.dot(dev**4, pmf))
+    if not fourth - variance**2 > 0:  # one value, or two equally likely: nothing to test
+        raise ValueError(
+            f"{label} rounded to {dtype} takes {np.count_nonzero(pmf)} value(s) with a fixed "
+            "second moment: there is no spread to test"
+        )
     return Target(
-        **common, grid=atoms, grid_cdf=grid_cdf, mean=mean,
-        variance=float(np.dot(dev**2, pmf)), fourth=float(np.dot(dev**4, pmf)),
+        **common, grid=atoms, grid_cdf=grid_cdf, mean=mean, variance=variance, fourth=fourth,
         low=float(atoms[0]), high=float(atoms[-1]), closed=True, discrete=True,
     )  # fmt: skip
 
@@ -395,7 +400,10 @@ class Reducer:
         gram = q.transpose(1, 2) @ q if q.shape[1] >= q.shape[2] else q @ q.transpose(1, 2)
         eye = torch.eye(gram.shape[-1], dtype=torch.float64, device=gram.device)
         error = (gram / gain**2 - eye).abs().amax().item()
-        self.orthogonality_error = max(self.orthogonality_error or 0.0, error)
+        earlier = self.orthogonality_error
+        # NaN is kept (max() would drop it): a NaN entry must fail the orthogonality check.
+        if earlier is None or math.isnan(error) or error > earlier:
+            self.orthogonality_error = error
         diagonal = q.diagonal(dim1=1, dim2=2)
         self.diagonal = [
             self.diagonal[0] + diagonal.sum().item() / gain,
