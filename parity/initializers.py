@@ -736,7 +736,10 @@ def keras_object_config(identifier: Any) -> dict[str, Any] | None:
     get_config = getattr(identifier, "get_config", None)
     if package not in ("keras", "tf_keras") or not callable(get_config):
         return None
-    return {"class_name": type(identifier).__name__, "config": dict(get_config())}
+    config = dict(get_config())
+    if type(identifier).__name__ == "Identity" and "gain" not in config:
+        config["gain"] = identifier.gain  # Keras 3.15's Identity.get_config() leaves it out
+    return {"class_name": type(identifier).__name__, "config": config}
 
 
 def _from_config(identifier: Mapping[str, Any], layout: Layout) -> Initializer:

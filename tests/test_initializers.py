@@ -342,6 +342,7 @@ def test_get_takes_keras_initializer_objects():
     keras = pytest.importorskip("keras")
     seeded_init = parity.get(keras.initializers.HeNormal(seed=3))
     assert seeded_init.name == "he_normal" and seeded_init.seed == 3
+    assert parity.get(keras.initializers.Identity(gain=0.5)).config == {"gain": 0.5}
     uniform = parity.get(keras.initializers.RandomUniform(-1.0, 2.0))
     assert uniform.config == {"minval": -1.0, "maxval": 2.0} and uniform.seed is None
     w = seeded_init(torch.empty(4, 6))
