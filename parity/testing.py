@@ -28,7 +28,7 @@ def assert_matches_keras(
     Example:
         >>> assert_matches_keras(parity.he_normal_, "he_normal", (64, 3, 3, 3))
         >>> assert_matches_keras(torch.nn.init.kaiming_normal_, "he_normal", (64, 3, 3, 3))
-        AssertionError: FAIL: kaiming_normal_ vs Keras 'he_normal' ...
+        AssertionError: FAIL: torch.nn.init.kaiming_normal_ vs Keras 'he_normal' ...
     """
     from parity.check import check
 
