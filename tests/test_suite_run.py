@@ -359,4 +359,5 @@ def test_a_broken_reference_fails_its_case_and_the_run_goes_on():
     assert len(outcome.cases) == 2 and not outcome.passed
     for result in outcome.cases:
         assert any("broken: ValueError: cannot test an empty sample" in e for e in result.errors)
-        assert all(t.side != "broken" for t in result.tests)  # no half-recorded tests
+        assert all(t.side != "broken" for t in result.tests)  # nothing half-recorded
+        assert all(c.side != "broken" for c in result.checks)

@@ -451,8 +451,8 @@ def _check_writable(path: Path, folder: bool) -> None:
 def _check_dependencies(args: argparse.Namespace) -> None:
     """The suite's optional dependencies, checked before anything runs."""
     needed = ["numpy", "scipy"]
-    if args.command != "record" and not args.no_plots and not args.list:
-        needed.append("matplotlib")
+    if args.command != "record" and not args.mutants and not args.no_plots and not args.list:
+        needed.append("matplotlib")  # the matrix report's plots
     if args.layers and not args.list:
         needed.append("keras")
     for name in needed:

@@ -417,7 +417,7 @@ def run_case(
     cache = reference_cache if reference_cache is not None else {}
     key = reference_key(identifier, case.keras_shape, case.dtype)
     for source in sources:
-        tested = len(result.tests)
+        tested, checked = len(result.tests), len(result.checks)
         try:
             if (source.name, key) not in cache:
                 cache[source.name, key] = source.summary(
@@ -428,7 +428,7 @@ def run_case(
             _side_tests(result, source.name, summary, target)
             ks = stats.ks_two_sample(result.torch, summary, target)
         except Exception as error:  # a broken reference fails this case, the run goes on
-            del result.tests[tested:]
+            del result.tests[tested:], result.checks[checked:]
             result.errors.append(f"{source.name}: {type(error).__name__}: {error}")
             continue
         result.references[source.name] = summary
