@@ -11,14 +11,13 @@ scipy is needed (``pip install keras-parity[suite]``); TensorFlow is not.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from parity.fans import check_shape
+from parity.fans import as_int, check_shape
 
 _IGNORED = ("seed",)  # the seed does not change the distribution
 
@@ -119,11 +118,8 @@ def _check_arguments(
     dims = check_shape(shape, minimum=1)
     counts = []
     for name, value in (("n", n), ("max_calls", max_calls)):
-        try:
-            count = operator.index(value)
-        except TypeError:
-            count = None
-        if count is None or isinstance(value, bool):
+        count = as_int(value)
+        if count is None:
             raise TypeError(f"{name} must be an int, got {value!r}")
         if count < 1:
             raise ValueError(f"{name} must be >= 1, got {count}")

@@ -28,6 +28,17 @@ def check_layout(layout: str) -> Layout:
     return layout  # type: ignore[return-value]
 
 
+def as_int(value: Any) -> int | None:
+    """``value`` as an int if it is one (a Python or numpy int, anything with ``__index__``),
+    else None; bools are not ints here."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
+
+
 def check_shape(shape: Any, minimum: int = 0) -> tuple[int, ...]:
     """``shape`` as a tuple of ints, each at least ``minimum``; TypeError for anything but a
     sequence of ints (bools and floats included), ValueError for a size below ``minimum``."""
@@ -38,11 +49,8 @@ def check_shape(shape: Any, minimum: int = 0) -> tuple[int, ...]:
         raise TypeError(message)
     dims = []
     for dim in shape:
-        try:
-            size = operator.index(dim)
-        except TypeError:
-            raise TypeError(message) from None
-        if isinstance(dim, bool):
+        size = as_int(dim)
+        if size is None:
             raise TypeError(message)
         if size < minimum:
             raise ValueError(f"shape must have sizes >= {minimum}, got {tuple(shape)}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-import operator
 import re
 import struct
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +24,7 @@ from typing import Any, Literal, Protocol
 
 import torch
 
-from parity.fans import Layout, check_layout, compute_fans, to_keras_layout
+from parity.fans import Layout, as_int, check_layout, compute_fans, to_keras_layout
 from parity.samplers import (
     TRUNCATED_NORMAL_STD,
     Constant,
@@ -98,11 +97,8 @@ def _positive(name: str, value: Any) -> float:
 def _fan(name: str, value: Any) -> int | None:
     if value is None:
         return None
-    try:
-        fan = operator.index(value)
-    except TypeError:
-        fan = None
-    if fan is None or isinstance(value, bool):
+    fan = as_int(value)
+    if fan is None:
         raise TypeError(f"{name} must be a non-negative int or None, got {value!r}")
     if fan < 0:
         raise ValueError(f"{name} must be a non-negative int or None, got {value!r}")

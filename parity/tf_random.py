@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import operator
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -56,7 +55,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from parity.fans import check_shape
+from parity.fans import as_int, check_shape
 
 __all__ = ["keras_seed", "normal", "philox", "truncated_normal", "uniform"]
 
@@ -686,13 +685,10 @@ def _check_seed(seed: Any) -> tuple[int, int]:
     if isinstance(seed, (str, bytes)) or not isinstance(seed, Sequence) or len(seed) != 2:
         raise TypeError(message)
     pair = []
-    for s in seed:
-        if isinstance(s, bool):
+    for item in seed:
+        s = as_int(item)
+        if s is None:
             raise TypeError(message)
-        try:
-            s = operator.index(s)
-        except TypeError:
-            raise TypeError(message) from None
         if not _INT64_RANGE[0] <= s < _INT64_RANGE[1]:
             raise ValueError(message)
         pair.append(s)
