@@ -148,10 +148,18 @@ class _Scratch:
         return buffer[:n]
 
 
+def _on_numpy(tensor: torch.Tensor) -> bool:
+    """Whether a step may run through numpy on ``tensor``'s memory (on the CPU, where several
+    of numpy's kernels beat torch's, or are the C library's, as noted at each use).  Every
+    such step also has a torch path, the one other devices take; the tests run the whole
+    module on that path too by making this false."""
+    return tensor.device.type == "cpu"
+
+
 def _mul(words: torch.Tensor, factor: int, out: torch.Tensor) -> torch.Tensor:
     """``words * factor`` into ``out``, int64 wrapping.  On the CPU through numpy: torch's
     int64 multiply takes about twice numpy's time there, and it is a fifth of Philox's ops."""
-    if words.device.type == "cpu":
+    if _on_numpy(words):
         np.multiply(words.numpy(), factor, out=out.numpy())
         return out
     return torch.mul(words, factor, out=out)
@@ -305,7 +313,7 @@ class _Tables:
 def _sqrt_(values: torch.Tensor) -> torch.Tensor:
     """Correctly rounded square root, in place.  torch's CPU sqrt is not correctly rounded on
     every build (it can be an ulp off); numpy's is the hardware's, and so is CUDA's."""
-    if values.device.type == "cpu":
+    if _on_numpy(values):
         array = values.numpy()
         np.sqrt(array, out=array)
         return values
@@ -432,7 +440,7 @@ def _normal_planes_f64(words: list[torch.Tensor], planes: torch.Tensor, scratch:
     n = words[0].numel()
     u = _uniform_f64(words[0], words[1], scratch("f64a", torch.float64, n)).clamp_(min=1e-7)
     angle = _uniform_f64(words[2], words[3], scratch("f64b", torch.float64, n)).mul_(_TWO_PI)
-    if u.device.type == "cpu":
+    if _on_numpy(u):
         radius, theta = u.numpy(), angle.numpy()
         np.log(radius, out=radius)
         radius *= -2.0
@@ -533,7 +541,7 @@ def _interleave_(groups: torch.Tensor, planes: torch.Tensor) -> None:
     """Write plane ``i`` (value ``i`` of every group) into column ``i`` of ``groups``.  One
     strided copy per plane: torch's transposing ``copy_`` is several times slower, and on the
     CPU numpy's strided copy is about three times faster than torch's."""
-    numpy = groups.device.type == "cpu" and groups.dtype != torch.bfloat16  # numpy has none
+    numpy = _on_numpy(groups) and groups.dtype != torch.bfloat16  # numpy has no bfloat16
     for i, plane in enumerate(planes):
         if numpy:
             np.copyto(groups[:, i].numpy(), plane.numpy())
@@ -599,7 +607,7 @@ def _fill_truncated(out: torch.Tensor, seed: tuple[int, int], first: int) -> Non
 def _nonzero(mask: torch.Tensor) -> torch.Tensor:
     """The indices of a 1-D bool mask's true entries, ascending.  On the CPU through numpy,
     whose flatnonzero is several times faster than torch's nonzero there."""
-    if mask.device.type == "cpu":
+    if _on_numpy(mask):
         return torch.from_numpy(np.flatnonzero(mask.numpy()))
     return mask.nonzero().squeeze(1)
 
