@@ -1,11 +1,14 @@
-"""tools/bench.py on tiny sizes: it runs, and its JSON has the cases, timings and ratios.
+"""tools/bench.py on tiny sizes: it runs, and its JSON has the cases, timings and ratios; and
+tools/cuda_checks.sh in its CPU smoke mode.
 
-A smoke test only: benchmark numbers are not asserted (CI machines are shared and noisy).
+Smoke tests only: benchmark numbers are not asserted (CI machines are shared and noisy).
 """
 
 import importlib.util
 import json
 import math
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -143,3 +146,46 @@ def test_bad_options_are_usage_errors_before_anything_runs(argv, capsys):
         load_bench().main([*argv, "--no-tf", "--sizes", "1K"] if "--sizes" not in argv else argv)
     assert exit_info.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.tf
+def test_cuda_checks_script_runs_every_step(tmp_path: Path) -> None:
+    # tools/cuda_checks.sh is run only where a GPU is lent, which is rare: its smoke mode runs
+    # every step on the CPU at tiny sizes, so a renamed option or a broken step shows up here.
+    pytest.importorskip("tensorflow")
+    reference = tmp_path / "reference.npz"
+    record = [sys.executable, "-m", "parity", "record", "--cases", "he_normal/dense"]
+    record += ["--dtypes", "float32", "--n", "4096", "--out", str(reference)]
+    subprocess.run(record, cwd=ROOT, check=True, capture_output=True)
+    out = tmp_path / "out"
+    env = {**os.environ, "CHECKS_SMOKE": "1", "PYTHON": sys.executable}
+    script = ["bash", str(ROOT / "tools" / "cuda_checks.sh"), str(out), str(reference)]
+    done = subprocess.run(script, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for name in ("device.txt", "tests.log", "experiments.log", "parity.log"):
+        assert (out / name).read_text().strip(), name
+    assert "2 passed" in (out / "tests.log").read_text()
+    assert "PASS: 1 cases" in (out / "parity.log").read_text()
+    for name, key in [("bench_cuda", "cases"), ("bench_cuda_orthogonal", "cases"),
+                      ("memory_cuda", "memory"), ("memory_cuda_orthogonal", "memory")]:  # fmt: skip
+        rows = json.loads((out / f"{name}.json").read_text())[key]
+        assert rows and all(row["device"] == "cpu" for row in rows), name
+    report = json.loads((out / "parity-report" / "report.json").read_text())
+    assert report  # the report of the replayed reference
+    # Each step writes at most 5 files (what one GPU command may bring back is limited).
+    files = sorted(str(path.relative_to(out)) for path in out.rglob("*") if path.is_file())
+    assert len(files) == 14, files
+
+
+def test_cuda_checks_script_refuses_bad_usage(tmp_path: Path) -> None:
+    script = ["bash", str(ROOT / "tools" / "cuda_checks.sh")]
+    for args in ([], [str(tmp_path)], [str(tmp_path), str(tmp_path / "none.npz")]):
+        done = subprocess.run([*script, *args], capture_output=True, text=True)
+        assert done.returncode != 0 and "usage" in done.stderr, args
+    (tmp_path / "ref.npz").write_bytes(b"")
+    done = subprocess.run(
+        [*script, str(tmp_path / "out"), str(tmp_path / "ref.npz"), "tset"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and "unknown step 'tset'" in done.stderr

@@ -1,42 +1,91 @@
 #!/usr/bin/env bash
-# Everything that needs a CUDA GPU, in one run, each result written under OUT_DIR:
-#   tests.log            the whole test suite, CUDA cases included (they skip without a GPU)
-#   bench_cuda.*         timings (with each sampler's share of the peak memory bandwidth) for
-#                        float32, float16 and bfloat16 at 1M-256M values, and orthogonal_
-#   memory_cuda.*        peak extra memory on 1 GiB tensors (torch.cuda.max_memory_allocated)
-#   experiments.log      the truncated-normal candidates on the GPU
-#   parity-report/       the parity suite on cuda, replaying TensorFlow references
+# Everything that needs a CUDA GPU, step by step, each result written under OUT_DIR:
+#   tests        device.txt; tests.log: the whole test suite, CUDA cases included
+#   bench        bench_cuda.{json,md}: timings (with each sampler's share of the peak memory
+#                bandwidth) for float32, float16 and bfloat16 at 1M-256M values;
+#                bench_cuda_orthogonal.{json,md}: orthogonal_
+#   memory       memory_cuda.{json,md}, memory_cuda_orthogonal.{json,md}: peak extra memory
+#                on 1 GiB tensors (torch.cuda.max_memory_allocated)
+#   experiments  experiments.log: the truncated-normal candidates on the GPU
+#   parity       parity.log; parity-report/report.{md,json}: the parity suite on cuda,
+#                replaying TensorFlow references (no plots)
+# Each step writes at most 5 files and can run as a command of its own (their GPU run times are
+# not measured yet).
 #
-# Usage:   bash tools/cuda_checks.sh OUT_DIR REFERENCE.npz
-# Needs torch with CUDA and this package with its test extras (pip install -e ".[test]").
+# Usage:   bash tools/cuda_checks.sh OUT_DIR REFERENCE.npz [STEP ...]   (default: every step)
+# Runs from a checkout with no install (it puts the checkout first on PYTHONPATH); needs torch
+# with CUDA, numpy, scipy, rich and pytest (matplotlib for the test suite's plot tests).
 # Record the references where TensorFlow is installed (the GPU machine needs no TensorFlow):
 #          python -m parity record --out REFERENCE.npz
+# CHECKS_SMOKE=1 runs every step on the CPU at tiny sizes: a check of this script itself.
 set -euo pipefail
-out=${1:?usage: bash tools/cuda_checks.sh OUT_DIR REFERENCE.npz}
-reference=${2:?usage: bash tools/cuda_checks.sh OUT_DIR REFERENCE.npz}
+usage="usage: bash tools/cuda_checks.sh OUT_DIR REFERENCE.npz [tests|bench|memory|experiments|parity ...]"
+out=${1:?$usage}
+reference=${2:?$usage}
+shift 2
+steps=("$@")
+[ ${#steps[@]} -gt 0 ] || steps=(tests bench memory experiments parity)
+for step in "${steps[@]}"; do
+    case $step in
+        tests | bench | memory | experiments | parity) ;;
+        *) echo "unknown step '$step'; $usage" >&2; exit 2 ;;
+    esac
+done
+[ -f "$reference" ] || { echo "no reference file '$reference'; $usage" >&2; exit 2; }
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+python=${PYTHON:-python3}
 mkdir -p "$out"
-export PYTHONUNBUFFERED=1
 
-python -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; \
-print(torch.__version__, torch.cuda.get_device_name())" | tee "$out/device.txt"
+if [ "${CHECKS_SMOKE:-0}" = 1 ]; then
+    device=cpu sizes=4K dtypes=float32 orthogonal=64 big_orthogonal=64 numel=64K chunks=16K
+    memory=(--memory-numel 64K --memory-parity-only) memory_dtypes=float32
+    parity_size=(--n 4096 --cases he_normal/dense --dtypes float32)
+    tests=(tests/test_tf_random.py -k "philox_known or philox_tensors")
+else
+    device=cuda sizes=1M,16M,64M,256M dtypes=float32,float16,bfloat16
+    orthogonal=4096,8192,8192x2048 big_orthogonal=16384 numel=256M chunks=16M,64M
+    memory=() memory_dtypes=float32,bfloat16 parity_size=() tests=(tests)
+fi
+bench=("$python" "$root/tools/bench.py" --devices "$device" --no-tf)
 
-python -m pytest -q -p no:cacheprovider tests 2>&1 | tee "$out/tests.log"
+run_tests() {
+    "$python" -c "import torch; print(torch.__version__, torch.cuda.is_available() and \
+torch.cuda.get_device_name())" | tee "$out/device.txt"
+    (cd "$root" && "$python" -m pytest -q -p no:cacheprovider "${tests[@]}") 2>&1 \
+        | tee "$out/tests.log"
+}
 
-python tools/bench.py --devices cuda --sizes 1M,16M,64M,256M --dtypes float32,float16,bfloat16 \
-    --no-tf --repeats 9 --json "$out/bench_cuda.json" --markdown "$out/bench_cuda.md"
-python tools/bench.py --devices cuda --families orthogonal --orthogonal 4096,8192,8192x2048 \
-    --no-tf --repeats 3 --json "$out/bench_cuda_orthogonal.json" \
-    --markdown "$out/bench_cuda_orthogonal.md"
-python tools/bench.py --devices cuda --no-timing --no-tf --memory --dtypes float32,bfloat16 \
-    --families uniform,untruncated_normal,truncated_normal,truncated_normal_ \
-    --json "$out/memory_cuda.json" --markdown "$out/memory_cuda.md"
-python tools/bench.py --devices cuda --no-timing --no-tf --memory --families orthogonal \
-    --orthogonal 16384 --json "$out/memory_cuda_orthogonal.json" \
-    --markdown "$out/memory_cuda_orthogonal.md"
+run_bench() {
+    "${bench[@]}" --sizes "$sizes" --dtypes "$dtypes" --repeats 9 \
+        --json "$out/bench_cuda.json" --markdown "$out/bench_cuda.md"
+    "${bench[@]}" --families orthogonal --orthogonal "$orthogonal" --repeats 3 \
+        --json "$out/bench_cuda_orthogonal.json" --markdown "$out/bench_cuda_orthogonal.md"
+}
 
-python tools/sampler_experiments.py --device cuda --numel 256M --rounds 9 \
-    --chunks 16M,64M --only inverse_cdf,inverse_cdf/16M,rejection/16M,reject_icdf/16M \
-    2>&1 | tee "$out/experiments.log"
+run_memory() {
+    "${bench[@]}" --no-timing --memory "${memory[@]}" --dtypes "$memory_dtypes" \
+        --families uniform,untruncated_normal,truncated_normal,truncated_normal_ \
+        --json "$out/memory_cuda.json" --markdown "$out/memory_cuda.md"
+    "${bench[@]}" --no-timing --memory "${memory[@]}" --families orthogonal \
+        --orthogonal "$big_orthogonal" \
+        --json "$out/memory_cuda_orthogonal.json" --markdown "$out/memory_cuda_orthogonal.md"
+}
 
-python -m parity --devices cuda --reference "$reference" --out "$out/parity-report" \
-    2>&1 | tail -n 5 | tee "$out/parity.log"
+run_experiments() {
+    "$python" "$root/tools/sampler_experiments.py" --device "$device" --numel "$numel" \
+        --rounds 9 --chunks "$chunks" \
+        --only "inverse_cdf,inverse_cdf/${chunks%%,*},rejection/${chunks%%,*},reject_icdf/${chunks%%,*}" \
+        2>&1 | tee "$out/experiments.log"
+}
+
+run_parity() {
+    "$python" -m parity --devices "$device" --reference "$reference" --no-plots \
+        "${parity_size[@]}" --out "$out/parity-report" 2>&1 | tail -n 5 | tee "$out/parity.log"
+}
+
+for step in "${steps[@]}"; do
+    echo "== $step"
+    "run_$step"
+done
