@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -39,6 +41,9 @@ def test_import_does_not_pull_optional_dependencies():
 
 
 def test_code_is_ruff_clean():
+    # ruff comes with the test extras; a machine that runs the tests from a bare checkout
+    # (the GPU checks) may not have it.
+    pytest.importorskip("ruff")
     ruff = [sys.executable, "-m", "ruff"]
     check = subprocess.run([*ruff, "check", str(ROOT)], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
