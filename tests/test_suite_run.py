@@ -7,6 +7,7 @@ distance at n_eff = 2.5·10^4, α = 0.01/m) and 2.3% of its values outside the s
 fails for sure.  The zoo runs each mutant at the n that catches it (see parity.suite.mutants).
 """
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -292,6 +293,8 @@ def test_layers_section_through_the_hook(tmp_path, monkeypatch):
     ]
     monkeypatch.setitem(sys.modules, "parity.suite.layers", fake)
     monkeypatch.setattr(parity.suite, "layers", fake, raising=False)
+    if importlib.util.find_spec("keras") is None:  # --layers asks for Keras; the fake needs none
+        monkeypatch.setitem(sys.modules, "keras", types.ModuleType("keras"))
     assert runner.layers_available()
     out = tmp_path / "report"
     argv = ["--exact-only", "--layers", "--cases", "he_normal/dense/float32", "--n", "20000"]

@@ -384,11 +384,11 @@ def command_record(args: argparse.Namespace, console: Any) -> int:
     from parity.suite.runner import case_seed
 
     cases = _cases(args, ["cpu"])
+    _check_writable(args.out, folder=False)  # before the slow import of Keras's backend
     try:
         source = references.KerasSource()
     except ImportError as error:
         raise UsageError(f"record needs Keras and its backend installed: {error}") from None
-    _check_writable(args.out, folder=False)
     grids = stats.GridCache()
     recorded: dict[str, tuple[Any, Any]] = {}
     start = time.perf_counter()
