@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -189,3 +190,11 @@ def test_cuda_checks_script_refuses_bad_usage(tmp_path: Path) -> None:
         text=True,
     )
     assert done.returncode == 2 and "unknown step 'tset'" in done.stderr
+    if not torch.cuda.is_available():  # without CHECKS_SMOKE the steps need a GPU
+        env = {k: v for k, v in os.environ.items() if k != "CHECKS_SMOKE"}
+        env["PYTHON"] = sys.executable
+        done = subprocess.run(
+            [*script, str(tmp_path / "out"), str(tmp_path / "ref.npz"), "bench"],
+            capture_output=True, text=True, env=env,
+        )  # fmt: skip
+        assert done.returncode == 2 and "sees no CUDA device" in done.stderr

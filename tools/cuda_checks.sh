@@ -54,6 +54,10 @@ else
     memory=() memory_dtypes=float32,bfloat16 parity_size=() tests=(tests)
 fi
 bench=("$python" "$root/tools/bench.py" --devices "$device" --no-tf)
+if [ "$device" = cuda ] && ! "$python" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
+    echo "$python's torch sees no CUDA device (CHECKS_SMOKE=1 runs the steps on the CPU)" >&2
+    exit 2
+fi
 
 run_tests() {
     "$python" -c "import torch; print(torch.__version__, torch.cuda.is_available() and \
