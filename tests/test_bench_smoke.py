@@ -151,7 +151,7 @@ def test_bad_options_are_usage_errors_before_anything_runs(argv, capsys):
 
 @pytest.mark.tf
 def test_cuda_checks_script_runs_every_step(tmp_path: Path) -> None:
-    # tools/cuda_checks.sh is run only where a GPU is lent, which is rare: its smoke mode runs
+    # tools/cuda_checks.sh runs only on GPU machines, which CI has none of: its smoke mode runs
     # every step on the CPU at tiny sizes, so a renamed option or a broken step shows up here.
     pytest.importorskip("tensorflow")
     reference = tmp_path / "reference.npz"
@@ -173,7 +173,7 @@ def test_cuda_checks_script_runs_every_step(tmp_path: Path) -> None:
         assert rows and all(row["device"] == "cpu" for row in rows), name
     report = json.loads((out / "parity-report" / "report.json").read_text())
     assert report  # the report of the replayed reference
-    # Each step writes at most 5 files (what one GPU command may bring back is limited).
+    # Each step writes at most 5 files, as the script's header says.
     files = sorted(str(path.relative_to(out)) for path in out.rglob("*") if path.is_file())
     assert len(files) == 14, files
 
