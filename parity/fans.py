@@ -12,6 +12,7 @@ rules in both layouts (``(1, 1)`` and ``(n, n)``), so a bias or a scalar never r
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -37,6 +38,16 @@ def as_int(value: Any) -> int | None:
         return operator.index(value)
     except TypeError:
         return None
+
+
+def check_real(name: str, value: Any) -> float:
+    """``value`` as a float: TypeError unless it is a real number (Python or numpy; bools are
+    not), ValueError unless it is finite."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
 
 
 def check_shape(shape: Any, minimum: int = 0) -> tuple[int, ...]:

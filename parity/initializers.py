@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 import re
 import struct
 from collections.abc import Callable, Mapping, Sequence
@@ -24,7 +23,14 @@ from typing import Any, Literal, Protocol
 
 import torch
 
-from parity.fans import Layout, as_int, check_layout, compute_fans, to_keras_layout
+from parity.fans import (
+    Layout,
+    as_int,
+    check_layout,
+    check_real,
+    compute_fans,
+    to_keras_layout,
+)
 from parity.samplers import (
     TRUNCATED_NORMAL_STD,
     Constant,
@@ -79,16 +85,8 @@ def _check_generator(generator: Any) -> None:
         raise TypeError(f"generator must be a torch.Generator or None, got {generator!r}")
 
 
-def _finite(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (float, int, numbers.Real)):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
-
-
 def _positive(name: str, value: Any) -> float:
-    value = _finite(name, value)
+    value = check_real(name, value)
     if value <= 0:
         raise ValueError(f"{name} must be > 0, got {value!r}")
     return value
@@ -220,7 +218,7 @@ def variance_scaling_target(
 
 
 def _orthogonal_target(shape: Sequence[int], gain: float, layout: Layout) -> Orthogonal:
-    gain = _finite("gain", gain)
+    gain = check_real("gain", gain)
     shape = tuple(shape)
     if len(shape) < 2:
         raise ValueError(f"orthogonal_ needs a tensor of rank >= 2, got shape {shape}")
@@ -232,25 +230,25 @@ def _orthogonal_target(shape: Sequence[int], gain: float, layout: Layout) -> Ort
 def _identity_target(shape: Sequence[int], gain: float) -> Identity:
     if len(shape) != 2:
         raise ValueError(f"identity_ needs a 2-D tensor, got shape {tuple(shape)}")
-    return Identity(_finite("gain", gain))
+    return Identity(check_real("gain", gain))
 
 
 def _uniform_target(minval: float, maxval: float) -> Uniform:
-    minval, maxval = _finite("minval", minval), _finite("maxval", maxval)
+    minval, maxval = check_real("minval", minval), check_real("maxval", maxval)
     if minval > maxval:
         raise ValueError(f"minval must be <= maxval, got minval={minval}, maxval={maxval}")
     return Uniform(_keras_bound("minval", minval), _keras_bound("maxval", maxval))
 
 
 def _normal_target(mean: float, stddev: float) -> Normal:
-    stddev = _finite("stddev", stddev)
+    stddev = check_real("stddev", stddev)
     if stddev < 0:
         raise ValueError(f"stddev must be >= 0, got {stddev}")
-    return Normal(_finite("mean", mean), stddev)
+    return Normal(check_real("mean", mean), stddev)
 
 
 def _truncated_target(mean: float, stddev: float) -> TruncatedNormal:
-    return TruncatedNormal(_finite("mean", mean), _positive("stddev", stddev))
+    return TruncatedNormal(check_real("mean", mean), _positive("stddev", stddev))
 
 
 # --------------------------------------------------------------------------- the core
@@ -537,7 +535,7 @@ def constant_(tensor: torch.Tensor, value: float = 0.0) -> torch.Tensor:
         >>> parity.constant_(b, 0.1)
     """
     _check_tensor(tensor)
-    return _fill_(tensor, Constant(_finite("value", value)), None)
+    return _fill_(tensor, Constant(check_real("value", value)), None)
 
 
 def zeros_(tensor: torch.Tensor) -> torch.Tensor:
@@ -632,7 +630,7 @@ _ENTRIES |= {
     ),
     "constant": _Entry(
         constant_,
-        lambda shape, layout, value: Constant(_finite("value", value)),
+        lambda shape, layout, value: Constant(check_real("value", value)),
         ("value",),
         False,
         random=False,

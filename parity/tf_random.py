@@ -47,7 +47,6 @@ Example:
 from __future__ import annotations
 
 import math
-import numbers
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -55,7 +54,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from parity.fans import as_int, check_shape
+from parity.fans import as_int, check_real, check_shape
 
 __all__ = ["keras_seed", "normal", "philox", "truncated_normal", "uniform"]
 
@@ -712,17 +711,10 @@ def _check_dtype(dtype: Any) -> torch.dtype:
     return dtype
 
 
-def _real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
-
-
-def _in_dtype(value: float, dtype: torch.dtype) -> float:
-    """``value`` rounded to ``dtype``, as TensorFlow converts a Python scalar to a tensor."""
-    return torch.tensor(value, dtype=torch.float64).to(dtype).item()
+def _in_dtype(name: str, value: Any, dtype: torch.dtype) -> float:
+    """The real number ``value`` rounded to ``dtype``, as TensorFlow converts a Python scalar
+    to a tensor."""
+    return torch.tensor(check_real(name, value), dtype=torch.float64).to(dtype).item()
 
 
 def _scale_shift_(values: torch.Tensor, scale: float, shift: float) -> torch.Tensor:
@@ -854,7 +846,7 @@ def uniform(
         >>> # == tf.random.stateless_uniform((2, 3), seed=[1, 2], minval=-1.0, maxval=1.0)
     """
     dtype = _check_dtype(dtype)
-    low, high = _in_dtype(_real("minval", minval), dtype), _in_dtype(_real("maxval", maxval), dtype)
+    low, high = _in_dtype("minval", minval, dtype), _in_dtype("maxval", maxval, dtype)
     # TensorFlow subtracts in the dtype.
     width = (torch.tensor(high, dtype=dtype) - torch.tensor(low, dtype=dtype)).item()
     return _draw(shape, seed, dtype, device, _fill_uniform, width, low, out)
@@ -893,7 +885,7 @@ def normal(
         >>> # == tf.random.stateless_normal((256, 128), seed=[42, 0], stddev=0.05)
     """
     dtype = _check_dtype(dtype)
-    scale, shift = _in_dtype(_real("stddev", stddev), dtype), _in_dtype(_real("mean", mean), dtype)
+    scale, shift = _in_dtype("stddev", stddev, dtype), _in_dtype("mean", mean, dtype)
     return _draw(shape, seed, dtype, device, _fill_normal, scale, shift, out)
 
 
@@ -930,7 +922,7 @@ def truncated_normal(
         >>> # == keras.initializers.TruncatedNormal(stddev=0.1, seed=7)((3, 3, 16, 32))
     """
     dtype = _check_dtype(dtype)
-    scale, shift = _in_dtype(_real("stddev", stddev), dtype), _in_dtype(_real("mean", mean), dtype)
+    scale, shift = _in_dtype("stddev", stddev, dtype), _in_dtype("mean", mean, dtype)
     return _draw(shape, seed, dtype, device, _fill_truncated, scale, shift, out)
 
 
