@@ -641,7 +641,7 @@ def _plan(
     modules = list(module.named_modules())
     # A module reachable under several names (model.a = model.b = layer) is planned once,
     # under its first name; an override may name it by any of them.
-    first_name = {id(sub): name for name, sub in reversed(modules)}
+    first_name = {id(sub): name for name, sub in modules}  # named_modules() lists each once
     aliases = {
         alias: first_name[id(sub)] for alias, sub in module.named_modules(remove_duplicate=False)
     }
