@@ -20,7 +20,8 @@ import functools
 import math
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 
@@ -466,4 +467,70 @@ class Identity:
         return tensor
 
 
-Distribution = Uniform | Normal | TruncatedNormal | Orthogonal | Constant | Identity
+@dataclass(frozen=True)
+class STFTKernel:
+    """One side of a windowed DFT as a Conv1D kernel: Keras's ``STFT`` initializer.
+
+    In the Keras layout ``(frames, 1, bins)``, with ``n = 2 (bins - 1)`` the FFT length::
+
+        kernel[t, 0, f] = cos(-2π t f / n) · w[t] / s      ("real"; sin for "imag")
+
+    ``w`` is the window (all ones when None, and then ``s = 1``); ``s`` is its L2 norm
+    (``"density"``), its L1 norm (``"spectrum"``) or 1 (None).  Each step is rounded to the
+    weight's dtype where Keras's is: the phase ``((-2 t) · (f / n)) · π`` product by product,
+    the window, its norm, and ``cos · w``, then ``/ s``.  Only ``cos`` and ``sin`` (of that
+    rounded phase) and the norm's sum are evaluated in float64 and rounded once, so the values
+    follow Keras's rounding of the phase, within an ulp or two of its float32 ``cos``.
+    """
+
+    frames: int
+    bins: int
+    side: Literal["real", "imag"]
+    window: tuple[float, ...] | None = field(repr=False)
+    scaling: Literal["density", "spectrum"] | None
+
+    @property
+    def support(self) -> tuple[float, float]:
+        if self.window is None:
+            return -1.0, 1.0
+        window = torch.tensor(self.window, dtype=torch.float64)
+        bound = (window.abs().max() / self._norm(window)).item()
+        return -bound, bound
+
+    def _norm(self, window: torch.Tensor) -> torch.Tensor:
+        """``s`` of a float64 window (the window's own values, already rounded as needed)."""
+        if self.scaling == "density":
+            return window.square().sum().sqrt()
+        if self.scaling == "spectrum":
+            return window.abs().sum()
+        return torch.ones((), dtype=torch.float64)
+
+    def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """Fill the Keras-layout kernel ``tensor`` of shape ``(frames, 1, bins)``."""
+        dtype, device = tensor.dtype, tensor.device
+
+        def rounded(value: float | torch.Tensor) -> torch.Tensor:
+            return torch.as_tensor(value, dtype=torch.float64, device=device).to(dtype)
+
+        frequency = torch.arange(self.bins, dtype=dtype, device=device) / rounded(
+            2 * (self.bins - 1)
+        )
+        pi = rounded(math.pi)
+        wave = torch.cos if self.side == "real" else torch.sin
+        window = norm = None
+        if self.window is not None:
+            window = rounded(torch.tensor(self.window, dtype=torch.float64))
+            norm = rounded(self._norm(window.double()))
+        rows = max(1, _CHUNK // self.bins)  # bounded temporaries, whatever the kernel's size
+        for start in range(0, self.frames, rows):
+            stop = min(start + rows, self.frames)
+            time = torch.arange(start, stop, dtype=dtype, device=device)
+            phase = time.mul(-2).unsqueeze(1).mul(frequency).mul(pi)
+            values = wave(phase.double()).to(dtype)
+            if window is not None:
+                values = values.mul_(window[start:stop, None]).div_(norm)
+            tensor[start:stop, 0].copy_(values)
+        return tensor
+
+
+Distribution = Uniform | Normal | TruncatedNormal | Orthogonal | Constant | Identity | STFTKernel

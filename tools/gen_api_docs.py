@@ -27,7 +27,7 @@ SECTIONS = {
     ],
     "Keras's other initializers": [
         "random_normal_", "random_uniform_", "truncated_normal_", "orthogonal_", "identity_",
-        "constant_", "zeros_", "ones_",
+        "stft_", "constant_", "zeros_", "ones_",
     ],
     "Identifiers, fans and targets": ["get", "describe", "compute_fans", "keras_shape"],
     "Whole models": ["keras_init_", "keras_hyperparameters_", "keras_init_plan"],
