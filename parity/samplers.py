@@ -516,7 +516,7 @@ class STFTKernel:
             2 * (self.bins - 1)
         )
         pi = rounded(math.pi)
-        wave = torch.cos if self.side == "real" else torch.sin
+        wave = torch.Tensor.cos_ if self.side == "real" else torch.Tensor.sin_
         window = norm = None
         if self.window is not None:
             window = rounded(torch.tensor(self.window, dtype=torch.float64))
@@ -525,7 +525,7 @@ class STFTKernel:
         for start in range(0, self.frames, rows):
             stop = min(start + rows, self.frames)
             time = torch.arange(start, stop, dtype=dtype, device=device)
-            phase = time.mul(-2).unsqueeze(1).mul(frequency).mul(pi)
+            phase = time.mul_(-2).unsqueeze(1).mul(frequency).mul_(pi)
             values = wave(phase.double()).to(dtype)
             if window is not None:
                 values = values.mul_(window[start:stop, None]).div_(norm)
