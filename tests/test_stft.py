@@ -260,3 +260,14 @@ def test_named_windows_without_scipy_say_what_to_do(monkeypatch):
 def test_is_not_random():
     with pytest.raises(ValueError, match="not a random distribution"):
         parity.check(lambda w, generator=None: parity.stft_(w), "stft", (17, 1, 32))
+
+
+def test_non_float_and_overlapping_weights_raise():
+    ints = torch.full((17, 1, 32), 7, dtype=torch.int32)
+    with pytest.raises(TypeError, match="float16, bfloat16, float32 and float64"):
+        parity.stft_(ints)
+    assert (ints == 7).all()
+    with pytest.raises(ValueError, match="stride 0"):
+        parity.stft_(torch.zeros(1, 1, 32).expand(17, 1, 32))
+    with pytest.raises(TypeError, match=r"expected a torch\.Tensor"):
+        parity.stft_(np.zeros((17, 1, 32)))
