@@ -148,6 +148,10 @@ def check_fits(target: Distribution, dtype: torch.dtype) -> None:
 @functools.lru_cache(maxsize=1024)  # small weights are initialized many times over
 def _overflow(target: Distribution, dtype: torch.dtype) -> str | None:
     largest = torch.finfo(dtype).max
+    if isinstance(target, STFTKernel):
+        problem = target.dtype_problem(dtype)
+        if problem is not None:
+            return f"{target} cannot be computed in {dtype}: {problem}"
     low, high = target.support
     reach = max(abs(v) for v in (low, high, getattr(target, "mean", 0.0)) if math.isfinite(v))
     if reach > largest:

@@ -505,12 +505,33 @@ class STFTKernel:
             return window.abs().sum()
         return torch.ones((), dtype=torch.float64)
 
+    def _rounded_window(
+        self, dtype: torch.dtype, device: Device = "cpu"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The window and its norm in ``dtype``, as Keras has them: the window rounded, then
+        its norm (of the rounded values) rounded."""
+        assert self.window is not None
+        window = torch.tensor(self.window, dtype=torch.float64, device=device).to(dtype)
+        return window, self._norm(window.double()).to(dtype)
+
+    def dtype_problem(self, dtype: torch.dtype) -> str | None:
+        """Why this kernel cannot be written in ``dtype`` (its window or norm rounds to an
+        infinity, or its norm to zero), or None."""
+        if self.window is None:
+            return None
+        window, norm = self._rounded_window(dtype)
+        if not window.isfinite().all():
+            return f"the window's values overflow {dtype}"
+        if not (norm.isfinite() and norm > 0):
+            return f"the window's {self.scaling} norm is {norm.item():g} in {dtype}"
+        return None
+
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         """Fill the Keras-layout kernel ``tensor`` of shape ``(frames, 1, bins)``."""
         dtype, device = tensor.dtype, tensor.device
 
-        def rounded(value: float | torch.Tensor) -> torch.Tensor:
-            return torch.as_tensor(value, dtype=torch.float64, device=device).to(dtype)
+        def rounded(value: float) -> torch.Tensor:
+            return torch.tensor(value, dtype=torch.float64, device=device).to(dtype)
 
         frequency = torch.arange(self.bins, dtype=dtype, device=device) / rounded(
             2 * (self.bins - 1)
@@ -519,8 +540,7 @@ class STFTKernel:
         wave = torch.Tensor.cos_ if self.side == "real" else torch.Tensor.sin_
         window = norm = None
         if self.window is not None:
-            window = rounded(torch.tensor(self.window, dtype=torch.float64))
-            norm = rounded(self._norm(window.double()))
+            window, norm = self._rounded_window(dtype, device)
         rows = max(1, _CHUNK // self.bins)  # bounded temporaries, whatever the kernel's size
         for start in range(0, self.frames, rows):
             stop = min(start + rows, self.frames)

@@ -241,11 +241,20 @@ def test_bad_input_raises_and_leaves_the_weight_alone(shape, kwargs, error, matc
     assert (weight == 7).all()
 
 
-def test_a_window_beyond_the_dtype_raises():
-    weight = torch.full((3, 1, 2), 7.0, dtype=torch.float16)
-    with pytest.raises(ValueError, match=r"beyond the largest finite torch\.float16"):
-        parity.stft_(weight, window=[1e6, 1e6], scaling=None)
+@pytest.mark.parametrize(
+    ("window", "scaling", "match"),
+    [
+        ([1e6, 1e6], None, "window's values overflow"),
+        ([6e4, 6e4, 6e4], "density", "density norm is inf"),  # each value fits, the norm not
+        ([1e-9, 1e-9], "spectrum", "spectrum norm is 0"),  # nonzero, but zero in float16
+    ],
+)
+def test_a_window_the_dtype_cannot_hold_raises(window, scaling, match):
+    weight = torch.full((3, 1, len(window)), 7.0, dtype=torch.float16)
+    with pytest.raises(ValueError, match=rf"cannot be computed in torch\.float16: .*{match}"):
+        parity.stft_(weight, window=window, scaling=scaling)
     assert (weight == 7).all()
+    assert torch.isfinite(parity.stft_(weight.float(), window=window, scaling=scaling)).all()
 
 
 def test_named_windows_without_scipy_say_what_to_do(monkeypatch):
