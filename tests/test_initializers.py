@@ -368,6 +368,23 @@ def test_get_against_keras_serialize():
     assert constant.config == {"value": 0.5}
 
 
+def test_get_resolves_every_keras_initializer_name():
+    """Each name keras.initializers exports (classes and string aliases alike) resolves, and a
+    default-constructed Keras object of that class resolves to the same initializer."""
+    pytest.importorskip("tensorflow")
+    keras = pytest.importorskip("keras")
+    helpers = {"get", "serialize", "deserialize", "Initializer"}
+    names = [name for name in dir(keras.initializers) if not name.startswith("_")]
+    names = [name for name in names if name not in helpers]
+    assert len(names) >= 35  # Keras 3.15 exports 35
+    for name in names:
+        init = parity.get(name)
+        exported = getattr(keras.initializers, name)
+        if isinstance(exported, type):
+            from_object = parity.get(exported())
+            assert (from_object.name, from_object.config) == (init.name, init.config), name
+
+
 # --------------------------------------------------------------------------- bad input
 
 
