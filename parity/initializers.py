@@ -278,7 +278,7 @@ def _named_window(name: str, frames: int, periodic: bool) -> tuple[float, ...]:
         values = get_window(name, frames, fftbins=periodic)
     except ValueError as error:
         raise ValueError(
-            f"unknown window {name!r} ({error}); valid windows: any name "
+            f"invalid window {name!r} ({error}); valid windows: any name "
             "scipy.signal.get_window takes without parameters (e.g. 'hann', 'hamming', "
             "'blackman', 'boxcar'), a 1-D sequence of values, or None"
         ) from None
