@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import importlib.util
 import math
 import os
 import sys
@@ -166,6 +167,33 @@ def test_sincos_matches_glibc_sincosf():
     expected = np.array(expected, dtype=np.float32)
     np.testing.assert_array_equal(sin.numpy(), expected[:, 0])
     np.testing.assert_array_equal(cos.numpy(), expected[:, 1])
+
+
+def _check_glibc_tool():
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "tools", "check_glibc.py")
+    spec = importlib.util.spec_from_file_location("check_glibc", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
+def test_exhaustive_glibc_check_tool_passes_and_catches_a_wrong_coefficient(monkeypatch, capsys):
+    _libm()  # skips without glibc 2.28+
+    tool = _check_glibc_tool()
+    # The first 2^12 mantissas (the tool's full run, all 2^23, takes about half a minute).
+    assert tool.main(["--limit", "4096"]) == 0
+    out = capsys.readouterr().out
+    for side in ("numpy", "torch"):
+        assert f"{side}: values that differ from glibc's, of 4096 each: " in out
+    assert out.count("sqrtf(-2 logf) 0, sinf 0, cosf 0") == 2
+    # log1p's r^2 coefficient off by a factor 1.001: some radii change, on both sides.
+    a0, a1, a2 = tf_random._LOG1P_POLY
+    monkeypatch.setattr(tf_random, "_LOG1P_POLY", [a0, a1, a2 * 1.001])
+    assert tool.main(["--limit", "4096", "--side", "torch"]) == 1
+    assert "sqrtf(-2 logf) 0," not in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stopped:  # a device that is not there: status 2
+        tool.main(["--limit", "4", "--device", "cuda:99"])
+    assert stopped.value.code == 2
 
 
 def test_quadrant_formula_is_glibcs_on_every_input():
