@@ -7,7 +7,7 @@ library through ctypes for every ``m`` and compares the float32 results bit for 
 ``sqrtf(-2 logf(u))``, ``sinf`` and ``cosf``, on the numpy side of the module (the CPU's) and on
 its torch side (the one other devices take; its square root is taken in float64 and rounded,
 which is correctly rounded as CUDA's ``sqrtf`` is, while torch's float32 CPU ``sqrt`` can be an
-ulp off).  The tests check a sample of 20,411 inputs; this checks them all, in about a minute.
+ulp off).  The tests check a sample of 20,411 inputs; this checks them all, in about half a minute.
 
     python tools/check_glibc.py              # both sides
     python tools/check_glibc.py --side torch
