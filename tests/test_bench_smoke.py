@@ -163,10 +163,12 @@ def test_cuda_checks_script_runs_every_step(tmp_path: Path) -> None:
     script = ["bash", str(ROOT / "tools" / "cuda_checks.sh"), str(out), str(reference)]
     done = subprocess.run(script, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    for name in ("device.txt", "tests.log", "experiments.log", "parity.log"):
+    for name in ("device.txt", "tests.log", "glibc.log", "experiments.log", "parity.log"):
         assert (out / name).read_text().strip(), name
     assert "2 passed" in (out / "tests.log").read_text()
     assert "PASS: 1 cases" in (out / "parity.log").read_text()
+    glibc = (out / "glibc.log").read_text()  # the CPU's two sides, in the smoke run
+    assert glibc.count("differ from glibc's, of 4096 each: sqrtf(-2 logf) 0, sinf 0, cosf 0") == 2
     for name, key in [("bench_cuda", "cases"), ("bench_cuda_orthogonal", "cases"),
                       ("memory_cuda", "memory"), ("memory_cuda_orthogonal", "memory")]:  # fmt: skip
         rows = json.loads((out / f"{name}.json").read_text())[key]
@@ -175,7 +177,7 @@ def test_cuda_checks_script_runs_every_step(tmp_path: Path) -> None:
     assert report  # the report of the replayed reference
     # Each step writes at most 5 files, as the script's header says.
     files = sorted(str(path.relative_to(out)) for path in out.rglob("*") if path.is_file())
-    assert len(files) == 14, files
+    assert len(files) == 15, files
 
 
 def test_cuda_checks_script_refuses_bad_usage(tmp_path: Path) -> None:

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Everything that needs a CUDA GPU, step by step, each result written under OUT_DIR:
 #   tests        device.txt; tests.log: the whole test suite, CUDA cases included
+#   glibc        glibc.log: seed mode's logf / sincosf on the GPU against the C library's, on all
+#                2^23 inputs of each (tools/check_glibc.py; needs Linux with glibc 2.28+)
 #   bench        bench_cuda.{json,md}: timings (with each sampler's share of the peak memory
 #                bandwidth) for float32, float16 and bfloat16 at 1M-256M values;
 #                bench_cuda_orthogonal.{json,md}: orthogonal_
@@ -21,15 +23,15 @@
 #          python -m parity record --out REFERENCE.npz
 # CHECKS_SMOKE=1 runs every step on the CPU at tiny sizes: a check of this script itself.
 set -euo pipefail
-usage="usage: bash tools/cuda_checks.sh OUT_DIR REFERENCE.npz [tests|bench|memory|experiments|parity ...]"
+usage="usage: bash tools/cuda_checks.sh OUT_DIR REFERENCE.npz [tests|glibc|bench|memory|experiments|parity ...]"
 out=${1:?$usage}
 reference=${2:?$usage}
 shift 2
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(tests bench memory experiments parity)
+[ ${#steps[@]} -gt 0 ] || steps=(tests glibc bench memory experiments parity)
 for step in "${steps[@]}"; do
     case $step in
-        tests | bench | memory | experiments | parity) ;;
+        tests | glibc | bench | memory | experiments | parity) ;;
         *) echo "unknown step '$step'; $usage" >&2; exit 2 ;;
     esac
 done
@@ -47,11 +49,11 @@ if [ "${CHECKS_SMOKE:-0}" = 1 ]; then
     device=cpu sizes=4K dtypes=float32 orthogonal=64 big_orthogonal=64 numel=64K chunks=16K
     memory=(--memory-numel 64K --memory-parity-only) memory_dtypes=float32
     parity_size=(--n 4096 --cases he_normal/dense --dtypes float32)
-    tests=(tests/test_tf_random.py -k "philox_known or philox_tensors")
+    tests=(tests/test_tf_random.py -k "philox_known or philox_tensors") glibc=(--limit 4096)
 else
     device=cuda sizes=1M,16M,64M,256M dtypes=float32,float16,bfloat16
     orthogonal=4096,8192,8192x2048 big_orthogonal=16384 numel=256M chunks=16M,64M
-    memory=() memory_dtypes=float32,bfloat16 parity_size=() tests=(tests)
+    memory=() memory_dtypes=float32,bfloat16 parity_size=() tests=(tests) glibc=()
 fi
 bench=("$python" "$root/tools/bench.py" --devices "$device" --no-tf)
 if [ "$device" = cuda ] && ! "$python" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
@@ -64,6 +66,11 @@ run_tests() {
 torch.cuda.get_device_name())" | tee "$out/device.txt"
     (cd "$root" && "$python" -m pytest -q -p no:cacheprovider "${tests[@]}") 2>&1 \
         | tee "$out/tests.log"
+}
+
+run_glibc() {
+    "$python" "$root/tools/check_glibc.py" --device "$device" "${glibc[@]}" 2>&1 \
+        | tee "$out/glibc.log"
 }
 
 run_bench() {
