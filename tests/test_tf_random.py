@@ -191,9 +191,10 @@ def test_exhaustive_glibc_check_tool_passes_and_catches_a_wrong_coefficient(monk
     monkeypatch.setattr(tf_random, "_LOG1P_POLY", [a0, a1, a2 * 1.001])
     assert tool.main(["--limit", "4096", "--side", "torch"]) == 1
     assert "sqrtf(-2 logf) 0," not in capsys.readouterr().out
-    with pytest.raises(SystemExit) as stopped:  # a device that is not there: status 2
-        tool.main(["--limit", "4", "--device", "cuda:99"])
-    assert stopped.value.code == 2
+    for bad in (["--device", "cuda:99"], ["--device", "meta"], ["--limit", "0"]):
+        with pytest.raises(SystemExit) as stopped:  # the check cannot run: status 2
+            tool.main(["--limit", "4", *bad])
+        assert stopped.value.code == 2, bad
 
 
 def test_quadrant_formula_is_glibcs_on_every_input():

@@ -111,11 +111,15 @@ def main(argv: list[str] | None = None) -> int:
         "--limit", type=int, default=MANTISSAS, help="check only the first LIMIT mantissas"
     )
     args = parser.parse_args(argv)
-    count = min(max(args.limit, 0), MANTISSAS)
+    if args.limit < 1:
+        parser.error(f"--limit must be at least 1, got {args.limit}")
+    count = min(args.limit, MANTISSAS)
     try:
-        torch.empty(1, device=args.device)
+        usable = torch.empty(1, device=args.device).device.type != "meta"  # meta has no values
     except (RuntimeError, AssertionError) as error:  # torch raises either for a missing device
         _stop(f"device {args.device!r} is not usable here: {error}")
+    if not usable:
+        _stop(f"device {args.device!r} holds no values to compare")
     if torch.device(args.device).type != "cpu":
         sides = [args.device]
     else:
