@@ -8,7 +8,7 @@ glibc), and truncated-normal group handling against a literal word-by-word trans
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 import importlib.util
 import math
 import os
@@ -117,22 +117,21 @@ def test_seed_scrambling_matches_tensorflow():
 # --------------------------------------------------------------------------- glibc emulation
 
 
+@functools.cache
+def _check_glibc_tool():
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "tools", "check_glibc.py")
+    spec = importlib.util.spec_from_file_location("check_glibc", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    return tool
+
+
 def _libm():
-    if not sys.platform.startswith("linux") or ctypes.util.find_library("m") is None:
-        pytest.skip("needs the GNU C library")
-    libm = ctypes.CDLL(ctypes.util.find_library("m"))
-    if not hasattr(libm, "gnu_get_libc_version") and not hasattr(
-        ctypes.CDLL(None), "gnu_get_libc_version"
-    ):
-        pytest.skip("needs the GNU C library")
-    version = ctypes.CDLL(None).gnu_get_libc_version
-    version.restype = ctypes.c_char_p
-    if tuple(int(p) for p in version().decode().split(".")[:2]) < (2, 28):
-        pytest.skip("glibc before 2.28 has other logf / sincosf")
-    libm.logf.restype, libm.logf.argtypes = ctypes.c_float, [ctypes.c_float]
-    libm.sincosf.restype = None
-    libm.sincosf.argtypes = [ctypes.c_float] + [ctypes.POINTER(ctypes.c_float)] * 2
-    return libm
+    tool = _check_glibc_tool()
+    try:
+        return tool.load_libm()[0]
+    except tool.GlibcMissing as missing:
+        pytest.skip(str(missing))
 
 
 MANTISSAS = torch.cat(
@@ -145,36 +144,24 @@ MANTISSAS = torch.cat(
 ).to(torch.int32)
 
 
+def _glibc_box_muller(libm) -> np.ndarray:
+    """(radius, sin, cos) of MANTISSAS from the C library, as tools/check_glibc.py takes them."""
+    return _check_glibc_tool().glibc_results(libm, MANTISSAS.numpy())
+
+
 def test_radius_matches_glibc_logf():
-    libm = _libm()
+    expected = _glibc_box_muller(_libm())
     scratch = tf_random._Scratch(torch.device("cpu"))
     got = tf_random._radius(MANTISSAS, scratch).numpy()
-    u = np.maximum(MANTISSAS.numpy().astype(np.float32) * np.float32(2**-23), np.float32(1e-7))
-    logs = np.array([libm.logf(float(x)) for x in u], dtype=np.float32)
-    np.testing.assert_array_equal(got, np.sqrt(np.float32(-2.0) * logs))
+    np.testing.assert_array_equal(got, expected[0])
 
 
 def test_sincos_matches_glibc_sincosf():
-    libm = _libm()
+    expected = _glibc_box_muller(_libm())
     scratch = tf_random._Scratch(torch.device("cpu"))
     sin, cos = tf_random._sincos(MANTISSAS, scratch)
-    angles = (2.0 * math.pi * (MANTISSAS.numpy() / 2.0**23)).astype(np.float32)
-    s, c = ctypes.c_float(), ctypes.c_float()
-    expected = []
-    for angle in angles:
-        libm.sincosf(float(angle), ctypes.byref(s), ctypes.byref(c))
-        expected.append((s.value, c.value))
-    expected = np.array(expected, dtype=np.float32)
-    np.testing.assert_array_equal(sin.numpy(), expected[:, 0])
-    np.testing.assert_array_equal(cos.numpy(), expected[:, 1])
-
-
-def _check_glibc_tool():
-    path = os.path.join(os.path.dirname(__file__), os.pardir, "tools", "check_glibc.py")
-    spec = importlib.util.spec_from_file_location("check_glibc", path)
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    np.testing.assert_array_equal(sin.numpy(), expected[1])
+    np.testing.assert_array_equal(cos.numpy(), expected[2])
 
 
 def test_exhaustive_glibc_check_tool_passes_and_catches_a_wrong_coefficient(monkeypatch, capsys):

@@ -43,20 +43,27 @@ def _stop(message: str) -> NoReturn:
     sys.exit(2)
 
 
-def _libm() -> ctypes.CDLL:
+class GlibcMissing(RuntimeError):
+    """This machine has no glibc 2.28 or later to compare with."""
+
+
+def load_libm() -> tuple[ctypes.CDLL, str]:
+    """The C math library with ``logf`` and ``sincosf`` typed, and glibc's version."""
     libc = ctypes.CDLL(None) if sys.platform.startswith("linux") else None
-    if libc is None or not hasattr(libc, "gnu_get_libc_version"):
-        _stop("needs Linux with the GNU C library")
+    path = ctypes.util.find_library("m")
+    if libc is None or path is None or not hasattr(libc, "gnu_get_libc_version"):
+        raise GlibcMissing("needs Linux with the GNU C library")
     libc.gnu_get_libc_version.restype = ctypes.c_char_p
     version = libc.gnu_get_libc_version().decode()
     if tuple(int(part) for part in version.split(".")[:2]) < (2, 28):
-        _stop(f"glibc {version} predates the logf / sincosf that the module reproduces (2.28)")
-    libm = ctypes.CDLL(ctypes.util.find_library("m"))
+        raise GlibcMissing(
+            f"glibc {version} predates the logf / sincosf that the module reproduces (2.28)"
+        )
+    libm = ctypes.CDLL(path)
     libm.logf.restype, libm.logf.argtypes = ctypes.c_float, [ctypes.c_float]
     libm.sincosf.restype = None
     libm.sincosf.argtypes = [ctypes.c_float] + [ctypes.POINTER(ctypes.c_float)] * 2
-    print(f"glibc {version}", flush=True)
-    return libm
+    return libm, version
 
 
 def glibc_results(libm: ctypes.CDLL, m: np.ndarray) -> np.ndarray:
@@ -72,9 +79,6 @@ def glibc_results(libm: ctypes.CDLL, m: np.ndarray) -> np.ndarray:
     return np.stack([np.sqrt(np.float32(-2.0) * logs), pairs[:, 0], pairs[:, 1]])
 
 
-_sqrt_ = tf_random._sqrt_
-
-
 def _float64_sqrt_(values: torch.Tensor) -> torch.Tensor:
     # float64's square root, rounded to float32, is correctly rounded (53 >= 2 * 24 + 2 bits).
     return values.copy_(values.double().sqrt_())
@@ -87,11 +91,12 @@ def module_results(m: np.ndarray, side: str) -> np.ndarray:
     mantissas = torch.from_numpy(m.astype(np.int32)).to(device)
     scratch = tf_random._Scratch(device)
     patches = []
-    if side in ("numpy", "torch"):
-        numpy_side = side == "numpy"
+    if side == "numpy":
+        patches = [mock.patch.object(tf_random, "_on_numpy", lambda tensor: True)]
+    elif side == "torch":
         patches = [
-            mock.patch.object(tf_random, "_on_numpy", lambda tensor: numpy_side),
-            mock.patch.object(tf_random, "_sqrt_", _sqrt_ if numpy_side else _float64_sqrt_),
+            mock.patch.object(tf_random, "_on_numpy", lambda tensor: False),
+            mock.patch.object(tf_random, "_sqrt_", _float64_sqrt_),
         ]
     with contextlib.ExitStack() as stack:
         for patch in patches:
@@ -124,7 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         sides = [args.device]
     else:
         sides = ["numpy", "torch"] if args.side == "both" else [args.side]
-    libm = _libm()
+    try:
+        libm, version = load_libm()
+    except GlibcMissing as error:
+        _stop(str(error))
+    print(f"glibc {version}", flush=True)
     start = time.perf_counter()
     differ = {side: np.zeros(3, np.int64) for side in sides}
     for first in range(0, count, PIECE):
