@@ -9,9 +9,11 @@ fails for sure.  The zoo runs each mutant at the n that catches it (see parity.s
 
 import importlib.util
 import json
+import math
 import os
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -364,3 +366,90 @@ def test_a_broken_reference_fails_its_case_and_the_run_goes_on():
         assert any("broken: ValueError: cannot test an empty sample" in e for e in result.errors)
         assert all(t.side != "broken" for t in result.tests)  # nothing half-recorded
         assert all(c.side != "broken" for c in result.checks)
+
+
+# --------------------------------------------------------------------------- time split
+
+
+def _slowed(function, seconds):
+    def slow(*args, **kwargs):
+        time.sleep(seconds)
+        return function(*args, **kwargs)
+
+    return slow
+
+
+class _SlowUniformSource:
+    """A reference drawing Keras's he_uniform law with numpy, ``seconds`` per chunk."""
+
+    name = "slow numpy"
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def summary(self, identifier, keras_shape, target, n, *, seed, max_calls):
+        rng = np.random.default_rng(seed)
+        limit = target.high
+
+        def draw(k):
+            time.sleep(self.seconds)
+            return rng.uniform(-limit, limit, size=k * math.prod(keras_shape)).astype(np.float32)
+
+        calls = references._calls(n, keras_shape, max_calls)
+        return references._reduce(draw, keras_shape, target, calls, None)
+
+
+def test_time_split_counts_sampling_per_side_and_a_shared_reference_once(tmp_path, monkeypatch):
+    (case,) = runner.build_cases(["he_uniform/bias/float32"], ["float32"], ["cpu"])
+    slow_case = runner.Case(
+        runner.InitSpec("he_uniform", _slowed(parity.he_uniform_, 0.02), "he_uniform", ("bias",)),
+        "bias", case.dtype, "cpu",
+    )  # fmt: skip
+    source = _SlowUniformSource(0.15)
+    grids = GridCache()  # built here, with scipy's import, so the cases bin in milliseconds
+    make_target(parity.describe("he_uniform", case.shape), case.dtype, grids=grids)
+    # The same case twice: the second reuses the reference the first drew.
+    outcome = runner.run(
+        [slow_case, slow_case], n=640, sources=[source], grids=grids
+    )  # 10 calls per side
+    first, second = outcome.cases
+    assert outcome.passed
+    assert first.sampling_seconds["torch"] >= 10 * 0.02
+    assert first.sampling_seconds["slow numpy"] >= 0.15
+    assert "slow numpy" not in second.sampling_seconds  # counted where it was drawn
+    for result in (first, second):
+        assert result.testing_seconds < 0.1  # 640 values to bin: milliseconds
+        total = sum(result.sampling_seconds.values()) + result.testing_seconds
+        assert total == pytest.approx(result.seconds)
+    split = outcome.time_split()
+    assert split["sampling"]["slow numpy"] == first.sampling_seconds["slow numpy"]
+    assert split["sampling"]["torch"] == pytest.approx(
+        first.sampling_seconds["torch"] + second.sampling_seconds["torch"]
+    )
+    assert split["sampling_share"] > 0.8
+    # And the other way round: slow binning is testing, not sampling.
+    add = runner.Reducer.add
+    monkeypatch.setattr(
+        runner.Reducer, "add", lambda self, *a, **k: (time.sleep(0.2), add(self, *a, **k))
+    )
+    slow_testing = runner.run_case(case, n=640, seed=0, sources=(), grids=grids)
+    assert slow_testing.testing_seconds >= 0.2 > slow_testing.sampling_seconds["torch"]
+
+
+def test_the_report_and_the_console_give_the_time_split(tmp_path, capsys):
+    out = tmp_path / "report"
+    argv = ["--exact-only", "--cases", "he_uniform/bias/float32", "--n", "20000", "--out", str(out)]
+    assert main([*argv, "--no-plots"]) == 0
+    data = json.loads((out / "report.json").read_text())
+    (case,) = data["cases"]
+    assert set(case["sampling_seconds"]) == {"torch"}
+    assert case["sampling_seconds"]["torch"] > 0 and case["testing_seconds"] > 0
+    split = data["time"]
+    assert split["cases"] == pytest.approx(case["seconds"])
+    assert split["sampling_share"] == pytest.approx(
+        case["sampling_seconds"]["torch"] / case["seconds"]
+    )
+    printed = capsys.readouterr().out
+    line = next(x for x in printed.splitlines() if x.startswith("time: cases"))
+    assert f"sampling {split['sampling_share']:.0%} (torch " in line
+    assert f"Time: {line.removeprefix('time: ')}." in (out / "report.md").read_text()

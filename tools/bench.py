@@ -478,10 +478,10 @@ def suite_share(n: int, device: str, patterns: list[str]) -> dict[str, Any]:
     """Split a parity-suite run at ``n`` draws per case into sampling and testing time.
 
     With the parity suite installed, its own cases run (``parity.suite.runner.run_case``, torch
-    side, no reference source) with the initializer timed: sampling is the time inside the
-    initializer calls, testing everything else (weight buffers, grid binning, moments, KS and
-    variance tests).  Without it, one generic case: ``n`` truncated-normal draws vs a float64
-    sort, exact CDF, Kolmogorov-Smirnov distance and moments.
+    side, no reference source), which split their time themselves: sampling is the time inside
+    the initializer calls, testing everything else (weight buffers, grid binning, moments, KS
+    and variance tests).  Without it, one generic case: ``n`` truncated-normal draws vs a
+    float64 sort, exact CDF, Kolmogorov-Smirnov distance and moments.
     """
     try:
         from parity.suite import runner, stats
@@ -492,18 +492,11 @@ def suite_share(n: int, device: str, patterns: list[str]) -> dict[str, Any]:
     rows = []
     for case in cases:
         for draws in (min(n, 1 << 12), n):  # a small warm-up run first: grids, imports, caches
-            sampling = _Stopwatch(case.spec.function, device)
-            timed = dataclasses.replace(
-                case, spec=dataclasses.replace(case.spec, function=sampling)
-            )
-            start = time.perf_counter()
-            result = runner.run_case(timed, n=draws, seed=0, sources=(), grids=grids)
-            total = time.perf_counter() - start
+            result = runner.run_case(case, n=draws, seed=0, sources=(), grids=grids)
             if result.errors:
                 raise RuntimeError(f"suite case {case.name} failed: {result.errors}")
-        rows.append(
-            _share_row(case.name, result.torch.n, sampling.seconds, total - sampling.seconds)
-        )
+        sampling = result.sampling_seconds["torch"]
+        rows.append(_share_row(case.name, result.torch.n, sampling, result.testing_seconds))
     sampled = sum(row["sampling_ms"] for row in rows)
     tested = sum(row["testing_ms"] for row in rows)
     return {
@@ -514,21 +507,6 @@ def suite_share(n: int, device: str, patterns: list[str]) -> dict[str, Any]:
         "cases": rows,
         **_share_row("all", sum(row["values"] for row in rows), sampled / 1e3, tested / 1e3),
     }
-
-
-class _Stopwatch:
-    """Wraps an initializer and adds up the time spent inside it."""
-
-    def __init__(self, function: Callable[..., Any], device: str) -> None:
-        self.function, self.device, self.seconds = function, device, 0.0
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        _sync(self.device)
-        start = time.perf_counter()
-        out = self.function(*args, **kwargs)
-        _sync(self.device)
-        self.seconds += time.perf_counter() - start
-        return out
 
 
 def _share_row(name: str, values: int, sampling: float, testing: float) -> dict[str, Any]:

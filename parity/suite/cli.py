@@ -336,6 +336,7 @@ def command_run(args: argparse.Namespace, console: Any) -> int:
     )
     detect = ", ".join(f"{k} {v:.2%}" for k, v in sorted(outcome.detectable().items()))
     console.print(f"sensitivity: stddev errors of at least {detect} are detected with power 0.9")
+    console.print(f"time: {report.time_line(outcome)}", highlight=False, markup=False)
     verdict = "[bold green]PASS[/]" if outcome.passed else f"[bold red]FAIL ({failed} failed)[/]"
     console.print(
         f"{verdict}: {len(outcome.cases)} cases in {outcome.seconds:.0f} s; "

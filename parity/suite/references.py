@@ -19,6 +19,7 @@ import json
 import math
 import os
 import platform
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -28,11 +29,9 @@ import numpy as np
 import torch
 
 from parity.samplers import Orthogonal
-from parity.suite.stats import GridCache, Reducer, Summary, Target
+from parity.suite.stats import CHUNK_VALUES, GridCache, Reducer, Summary, Target
 
 FORMAT_VERSION = 1
-# A chunk of reference values reduced at once (values, not calls).
-CHUNK_VALUES = 1 << 22
 
 
 def dtype_name(dtype: torch.dtype) -> str:
@@ -76,21 +75,25 @@ def _reduce(
     calls: int,
     orthogonal: Orthogonal | None,
 ) -> Summary:
-    """Call ``draw(k)`` (``k`` initializer calls, flat float32/64 values) until ``calls``."""
+    """Call ``draw(k)`` (``k`` initializer calls, flat float32/64 values) until ``calls``; the
+    time inside ``draw`` is the summary's ``sampling_seconds``."""
     numel = math.prod(keras_shape)
     per_chunk = max(1, CHUNK_VALUES // max(1, numel))
     reducer = Reducer(target, "cpu")
-    done = 0
+    done, sampling = 0, 0.0
     while done < calls:
         k = min(per_chunk, calls - done)
-        values = torch.from_numpy(np.ascontiguousarray(draw(k)))
+        start = time.perf_counter()
+        drawn = draw(k)
+        sampling += time.perf_counter() - start
+        values = torch.from_numpy(np.ascontiguousarray(drawn))
         if orthogonal is not None:
             reducer.add_orthogonality(
                 values.view(k, orthogonal.rows, orthogonal.cols), orthogonal.gain
             )
         reducer.add(values, calls=k)
         done += k
-    return reducer.summary()
+    return reducer.summary(sampling_seconds=sampling)
 
 
 def _keras_orthogonal(identifier: Any, keras_shape: tuple[int, ...]) -> Orthogonal | None:

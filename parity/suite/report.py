@@ -77,6 +77,8 @@ def _case_json(case: CaseResult) -> dict[str, Any]:
         "errors": case.errors,
         "detectable_relative_std_error": case.detectable_std_error,
         "seconds": case.seconds,
+        "sampling_seconds": case.sampling_seconds,
+        "testing_seconds": case.testing_seconds,
     }
 
 
@@ -117,6 +119,7 @@ def run_json(
             "n": run.n, "seed": run.seed, "alpha": run.alpha, "max_calls": run.max_calls,
             "sources": run.sources, "notes": run.notes, "versions": run.versions,
             "seconds": run.seconds,
+            "time": run.time_split(),
             "holm": {
                 "family_size": run.family_size, "alpha": run.alpha,
                 "worst_case_alpha": run.worst_case_alpha,
@@ -279,6 +282,17 @@ def _table(rows: list[dict[str, str]]) -> list[str]:
     return lines
 
 
+def time_line(run: RunResult) -> str:
+    """How the cases' time split between sampling (per side) and testing, in one line."""
+    split = run.time_split()
+    sides = ", ".join(f"{side} {seconds:.1f} s" for side, seconds in split["sampling"].items())
+    share = split["sampling_share"]
+    return (
+        f"cases {split['cases']:.1f} s: sampling {share:.0%} ({sides}), testing {1 - share:.0%} "
+        f"({split['testing']:.1f} s: binning, moments, tests)"
+    )
+
+
 def _method(run: RunResult) -> list[str]:
     detect = run.detectable()
     sens = ", ".join(f"{law} {delta:.2%}" for law, delta in sorted(detect.items()))
@@ -346,6 +360,8 @@ def write_report(
         lines += [
             f"{len(run.cases)} cases, {len(run.cases) - len(failed)} passed, {len(failed)} "
             f"failed; seed {run.seed}; {run.seconds:.0f} s.",
+            "",
+            f"Time: {time_line(run)}.",
             "",
             "References: " + (", ".join(run.sources) or "none (exact distributions only)"),
             "",

@@ -27,10 +27,8 @@ from parity.fans import keras_shape
 from parity.initializers import FAMILIES, FORMS
 from parity.samplers import Orthogonal
 from parity.suite import stats
-from parity.suite.stats import GridCache, Reducer, Summary, Target
+from parity.suite.stats import CHUNK_VALUES, GridCache, Reducer, Summary, Target
 
-# Torch values drawn and reduced at once.
-CHUNK_VALUES = 1 << 22
 # Calls per side on shapes too small to reach n (a (1, 1) weight gives one value per call).
 DEFAULT_MAX_CALLS = 25_000
 
@@ -205,7 +203,8 @@ def sample_summary(
 ) -> Summary:
     """Call ``function(weight, generator=g)`` on fresh ``shape`` weights until ``n`` values
     (or ``max_calls`` calls) and reduce them.  Weights start as NaN, so a value the function
-    leaves unwritten counts as outside the support."""
+    leaves unwritten counts as outside the support.  The time inside the calls is the
+    summary's ``sampling_seconds``."""
     shape = tuple(shape)
     numel = math.prod(shape)
     calls = max(1, min(math.ceil(n / numel), max_calls))
@@ -214,18 +213,27 @@ def sample_summary(
     reducer = Reducer(target, device)
     per_chunk = min(calls, max(1, CHUNK_VALUES // numel))
     buffer = torch.empty((per_chunk, *shape), dtype=dtype, device=device)  # reused: no page faults
-    done = 0
+    done, sampling = 0, 0.0
     while done < calls:
         k = min(per_chunk, calls - done)
         weights = buffer[:k].fill_(math.nan)
+        _synchronize(device)  # on a GPU, the clock must not count the fill's kernel
+        start = time.perf_counter()
         for i in range(k):
             function(weights[i], generator=generator)
+        _synchronize(device)
+        sampling += time.perf_counter() - start
         if orthogonal is not None:
             matrices = weights.view(k, orthogonal.rows, orthogonal.cols)
             reducer.add_orthogonality(matrices, orthogonal.gain)
         reducer.add(weights, calls=k)
         done += k
-    return reducer.summary()
+    return reducer.summary(sampling_seconds=sampling)
+
+
+def _synchronize(device: str | torch.device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 # --------------------------------------------------------------------------- results
@@ -278,6 +286,14 @@ class CaseResult:
     errors: list[str] = field(default_factory=list)
     detectable_std_error: float = math.nan
     seconds: float = 0.0
+    # Per side, the time spent drawing values in this case (a reference shared by several
+    # cases counts in the case that drew it).
+    sampling_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def testing_seconds(self) -> float:
+        """Everything but sampling: binning, moments, tests, buffers."""
+        return max(0.0, self.seconds - sum(self.sampling_seconds.values()))
 
     @property
     def passed(self) -> bool:
@@ -329,6 +345,22 @@ class RunResult:
     @property
     def passed(self) -> bool:
         return all(c.passed for c in self.cases) and all(layer.test.passed for layer in self.layers)
+
+    def time_split(self) -> dict[str, Any]:
+        """Where the cases' time went: ``sampling`` per side, ``testing`` (binning, moments,
+        tests), their sum ``cases``, and ``sampling_share`` of it."""
+        sampling: dict[str, float] = {}
+        for case in self.cases:
+            for side, seconds in case.sampling_seconds.items():
+                sampling[side] = sampling.get(side, 0.0) + seconds
+        testing = sum(case.testing_seconds for case in self.cases)
+        total = sum(sampling.values()) + testing
+        return {
+            "sampling": sampling,
+            "testing": testing,
+            "cases": total,
+            "sampling_share": sum(sampling.values()) / total if total else math.nan,
+        }
 
     def detectable(self) -> dict[str, float]:
         """Per target law, the smallest relative stddev error the variance test detects with
@@ -409,6 +441,7 @@ def run_case(
             case.spec.function, case.shape, target, n, device=case.device, dtype=case.dtype,
             seed=case_seed(seed, case.name), max_calls=max_calls, orthogonal=orthogonal,
         )  # fmt: skip
+        result.sampling_seconds["torch"] = result.torch.sampling_seconds
         _side_tests(result, "torch", result.torch, target)
     except Exception as error:  # a broken case is reported, the run goes on
         result.errors.append(f"torch side: {type(error).__name__}: {error}")
@@ -424,6 +457,7 @@ def run_case(
                     identifier, case.keras_shape, target, n,
                     seed=case_seed(seed, f"{source.name}|{key}"), max_calls=max_calls,
                 )  # fmt: skip
+                result.sampling_seconds[source.name] = cache[source.name, key].sampling_seconds
             summary = cache[source.name, key]
             _side_tests(result, source.name, summary, target)
             ks = stats.ks_two_sample(result.torch, summary, target)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -284,6 +284,8 @@ class Summary:
     values outside the support, NaN included; ``orthogonality_error`` is the largest
     ``max |QᵀQ/gain² - I|`` over the drawn matrices, and ``diagonal_sum`` the sum of their
     ``diagonal_count`` diagonal entries over gain (orthogonal targets only).
+    ``sampling_seconds`` is the time spent drawing the values in this process (0 for a
+    replayed record); it is not a statistic, so :meth:`scalars` leaves it out.
     """
 
     n: int
@@ -297,6 +299,7 @@ class Summary:
     orthogonality_error: float | None = None
     diagonal_sum: float = 0.0
     diagonal_count: int = 0
+    sampling_seconds: float = field(default=0.0, compare=False)
 
     def scalars(self) -> dict[str, Any]:
         """Every field but ``cum``, JSON-ready."""
@@ -313,6 +316,8 @@ class Summary:
         return math.sqrt(self.sum_sq / max(1, self.n))
 
 
+# Values drawn and reduced at once, per side: a sample of any size takes bounded memory.
+CHUNK_VALUES = 1 << 22
 # Chunks of at least this many values are sorted in one piece per torch thread, in parallel.
 _PARALLEL_SORT_MIN = 1 << 20
 
@@ -410,13 +415,15 @@ class Reducer:
             self.diagonal[1] + diagonal.numel(),
         ]
 
-    def summary(self) -> Summary:
+    def summary(self, sampling_seconds: float = 0.0) -> Summary:
+        """The sample so far; ``sampling_seconds``: the time its values took to draw."""
         sum_dev, sum_sq = self.sums.tolist()
         return Summary(
             n=self.n, cum=self.cum.cpu().numpy(), sum_dev=sum_dev, sum_sq=sum_sq,
             outside=int(self.outside.item()), minimum=self.extremes[0], maximum=self.extremes[1],
             calls=self.calls, orthogonality_error=self.orthogonality_error,
             diagonal_sum=self.diagonal[0], diagonal_count=self.diagonal[1],
+            sampling_seconds=sampling_seconds,
         )  # fmt: skip
 
 
