@@ -453,3 +453,13 @@ def test_the_report_and_the_console_give_the_time_split(tmp_path, capsys):
     line = next(x for x in printed.splitlines() if x.startswith("time: cases"))
     assert f"sampling {split['sampling_share']:.0%} (torch " in line
     assert f"Time: {line.removeprefix('time: ')}." in (out / "report.md").read_text()
+
+
+def test_time_line_of_a_run_that_sampled_nothing():
+    from parity.suite import report
+
+    empty = runner.RunResult([], [], 0.01, 10, 0, 10, [], [], {})
+    assert report.time_line(empty) == "no case took measurable time"
+    broken = runner.CaseResult("x", "x", "x", "dense", (1,), (1,), "float32", "cpu", seconds=0.5)
+    empty.cases.append(broken)  # failed before drawing anything: all of its time is testing
+    assert report.time_line(empty).startswith("cases 0.5 s: sampling 0% (none), testing 100%")

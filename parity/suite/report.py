@@ -285,11 +285,13 @@ def _table(rows: list[dict[str, str]]) -> list[str]:
 def time_line(run: RunResult) -> str:
     """How the cases' time split between sampling (per side) and testing, in one line."""
     split = run.time_split()
+    if not split["cases"]:
+        return "no case took measurable time"
     sides = ", ".join(f"{side} {seconds:.1f} s" for side, seconds in split["sampling"].items())
     share = split["sampling_share"]
     return (
-        f"cases {split['cases']:.1f} s: sampling {share:.0%} ({sides}), testing {1 - share:.0%} "
-        f"({split['testing']:.1f} s: binning, moments, tests)"
+        f"cases {split['cases']:.1f} s: sampling {share:.0%} ({sides or 'none'}), testing "
+        f"{1 - share:.0%} ({split['testing']:.1f} s: binning, moments, tests)"
     )
 
 
