@@ -418,7 +418,7 @@ def test_time_split_counts_sampling_per_side_and_a_shared_reference_once(tmp_pat
     assert first.sampling_seconds["slow numpy"] >= 0.15
     assert "slow numpy" not in second.sampling_seconds  # counted where it was drawn
     for result in (first, second):
-        assert result.testing_seconds < 0.1  # 640 values to bin: milliseconds
+        assert result.testing_seconds < 0.15  # 640 values to bin: 13-20 ms here; not the sleeps
         total = sum(result.sampling_seconds.values()) + result.testing_seconds
         assert total == pytest.approx(result.seconds)
     split = outcome.time_split()
