@@ -26,9 +26,9 @@ on float32 values of the same shape: "full speed" for reduced precision means th
 subprocess and reports the peak extra memory against the 10%-of-the-tensor target (CPU: peak
 RSS from getrusage minus the RSS before the call; CUDA: torch.cuda.max_memory_allocated minus
 the memory allocated before the call).  --suite-share runs parity-suite cases
-(parity.suite.runner.run_case, torch side) at n = 10^7 draws each and reports the time spent
-inside the initializer (sampling) vs everything else (testing); without the suite installed it
-times a generic sort-and-KS check instead.
+(parity.suite.runner.run_case, torch side) at n = 10^7 draws each and reports the split the
+runner measures: the loop of initializer calls (sampling) vs everything else (testing); without
+the suite installed it times a generic sort-and-KS check instead.
 
 On CUDA each timing also gets the share of the GPU's peak memory bandwidth it reaches: the
 tensor's bytes (each value written once, the least any in-place sampler moves) per second over
@@ -478,8 +478,8 @@ def suite_share(n: int, device: str, patterns: list[str]) -> dict[str, Any]:
     """Split a parity-suite run at ``n`` draws per case into sampling and testing time.
 
     With the parity suite installed, its own cases run (``parity.suite.runner.run_case``, torch
-    side, no reference source), which split their time themselves: sampling is the time inside
-    the initializer calls, testing everything else (weight buffers, grid binning, moments, KS
+    side, no reference source), which split their time themselves: sampling is the time of the
+    loop of initializer calls, testing everything else (weight buffers, grid binning, moments, KS
     and variance tests).  Without it, one generic case: ``n`` truncated-normal draws vs a
     float64 sort, exact CDF, Kolmogorov-Smirnov distance and moments.
     """
