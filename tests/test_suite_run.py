@@ -399,7 +399,7 @@ class _SlowUniformSource:
         return references._reduce(draw, keras_shape, target, calls, None)
 
 
-def test_time_split_counts_sampling_per_side_and_a_shared_reference_once(tmp_path, monkeypatch):
+def test_time_split_counts_sampling_per_side_and_a_shared_reference_once(monkeypatch):
     (case,) = runner.build_cases(["he_uniform/bias/float32"], ["float32"], ["cpu"])
     slow_case = runner.Case(
         runner.InitSpec("he_uniform", _slowed(parity.he_uniform_, 0.02), "he_uniform", ("bias",)),
