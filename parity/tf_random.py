@@ -46,8 +46,11 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import importlib
 import math
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -556,7 +559,8 @@ def _block_range(start: int, stop: int, scratch: _Scratch) -> torch.Tensor:
 
 def _fill_truncated(out: torch.Tensor, seed: tuple[int, int], first: int) -> None:
     """Fill flat ``out`` (float32 or float64) with TensorFlow's truncated normal groups
-    ``first``, ``first + 1``, ... (``first`` a multiple of ``_CHUNK``).
+    ``first``, ``first + 1``, ... (``first`` a multiple of ``_CHUNK``).  (The fused kernel,
+    where it applies, takes each group's blocks in order until it has its values.)
 
     Every group first takes the first block of its stream; 83% (float32) or 91% (float64) of
     groups keep all of that block's values.  The others then take their second block, and the
@@ -564,6 +568,8 @@ def _fill_truncated(out: torch.Tensor, seed: tuple[int, int], first: int) -> Non
     """
     per_group = _per_block(out.dtype)
     stride = _RESERVED_SAMPLES * per_group // 4  # blocks reserved per group
+    if _fill_fused(out, seed, first, "truncated_normal", stride):
+        return
     groups, full = -(-out.numel() // per_group), out.numel() // per_group
     positions, enough, weights = _Tables.on(out.device).pick[per_group]
 
@@ -682,6 +688,77 @@ def _blocks_at(
             _normal_planes(stream.blocks(part[inside] & _MASK32, high), some, scratch)
             values[:, inside] = some
         target.copy_(values)
+
+
+# --------------------------------------------------------------------------- fused CPU kernels
+#
+# With numba installed (``pip install keras-parity[fast]``), float32 normals and truncated
+# normals on the CPU come from parity._tf_random_fused: the same arithmetic, one block at a
+# time in registers instead of a few hundred passes over memory per chunk, 3-6 times faster.
+
+_FUSED = True  # whether to use the fused kernels where they apply (the tests turn it off)
+
+
+@functools.cache
+def _fused_kernels() -> Any:
+    """parity._tf_random_fused and the constants its kernels take, or None without numba."""
+    try:
+        kernels = importlib.import_module("parity._tf_random_fused")
+    except ImportError:  # numba is not installed
+        return None
+    except RuntimeError as error:  # numba has nowhere to keep compiled kernels, say
+        warnings.warn(
+            f"keras-parity: numba is installed but its kernels cannot be set up ({error}); "
+            "seed mode uses the slower torch pipeline",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
+    ints, floats = kernels.pack(
+        mul_a=_MUL_A, mul_b=_MUL_B, mask32=_MASK32, row_bias=_LOG_ROW_BIAS,
+        row_shift=_LOG_SHIFT, mantissa_mask=_MANTISSA - 1,
+        log_floor=_LOG_EPSILON * _MANTISSA, log_p0=_LOG1P_POLY[0], log_p1=_LOG1P_POLY[1],
+        log_p2=_LOG1P_POLY[2], angle_scale=_TWO_PI / _MANTISSA,
+        quadrant_scale=_HALF_PI_INV_2P24 * 2.0**-24, half_pi=_HALF_PI,
+        sin_p0=_SIN_POLY[0], sin_p1=_SIN_POLY[1], sin_p2=_SIN_POLY[2],
+        cos_p0=_COS_POLY[0], cos_p1=_COS_POLY[1], cos_p2=_COS_POLY[2], cos_p3=_COS_POLY[3],
+        cos_p4=_COS_POLY[4],
+    )  # fmt: skip
+    tables = (np.array(_LOG_TABLE_INV_C), np.array(_LOG_TABLE_LOG_C))
+    return kernels, (ints, floats, *tables)
+
+
+def _fill_fused(
+    out: torch.Tensor, seed: tuple[int, int], first: int, name: str, *args: int
+) -> bool:
+    """Fill flat float32 CPU ``out`` with the fused kernel ``name`` (groups ``first``, ...,
+    four values each, extra int ``args`` before the stream's), chunk by chunk on the worker
+    threads; False, doing nothing, where no fused kernel applies."""
+    fused = _fused_kernels() if _FUSED else None
+    if fused is None or out.device.type != "cpu" or out.dtype != torch.float32:
+        return False
+    kernels, constants = fused
+    kernel, values = getattr(kernels, name), out.numpy()
+    key, high = _stream(seed)
+    stream = (np.array(high, dtype=np.uint32), np.array(_round_keys(key), dtype=np.uint32))
+
+    def chunk(philox: _Philox, scratch: _Scratch, start: int, stop: int) -> None:
+        kernel(values[4 * start : 4 * stop], first + start, *args, *stream, *constants)
+
+    _map_chunks(seed, out.device, -(-out.numel() // 4), chunk)
+    return True
+
+
+def _fused_box_muller_parts(mantissas: np.ndarray) -> np.ndarray | None:
+    """The fused kernels' float32 radius, sin and cos (stacked) for int32 ``mantissas``, as
+    :func:`_radius` and :func:`_sincos` give them; None without numba.  For the checks."""
+    fused = _fused_kernels()
+    if fused is None:
+        return None
+    kernels, constants = fused
+    parts = np.empty((3, mantissas.size), np.float32)
+    kernels.radius_sincos(mantissas.astype(np.int32), *parts, *constants)
+    return parts
 
 
 # --------------------------------------------------------------------------- public API
@@ -809,7 +886,8 @@ def _fill_uniform(out: torch.Tensor, seed: tuple[int, int], first: int) -> None:
 
 
 def _fill_normal(out: torch.Tensor, seed: tuple[int, int], first: int) -> None:
-    _fill_fixed(out, seed, first, _normal_planes)
+    if not _fill_fused(out, seed, first, "normal"):
+        _fill_fixed(out, seed, first, _normal_planes)
 
 
 def uniform(

@@ -164,20 +164,34 @@ def test_sincos_matches_glibc_sincosf():
     np.testing.assert_array_equal(cos.numpy(), expected[2])
 
 
+def test_fused_kernels_match_glibc():
+    pytest.importorskip("numba")
+    expected = _glibc_box_muller(_libm())
+    parts = tf_random._fused_box_muller_parts(MANTISSAS.numpy())
+    np.testing.assert_array_equal(parts.view(np.int32), expected.view(np.int32))
+
+
 def test_exhaustive_glibc_check_tool_passes_and_catches_a_wrong_coefficient(monkeypatch, capsys):
     _libm()  # skips without glibc 2.28+
     tool = _check_glibc_tool()
     # The first 2^12 mantissas (the tool's full run, all 2^23, takes about half a minute).
     assert tool.main(["--limit", "4096"]) == 0
     out = capsys.readouterr().out
-    for side in ("numpy", "torch"):
+    sides = ["numpy", "torch"] + (["fused"] if tf_random._fused_kernels() else [])
+    for side in sides:
         assert f"{side}: values that differ from glibc's, of 4096 each: " in out
-    assert out.count("sqrtf(-2 logf) 0, sinf 0, cosf 0") == 2
-    # log1p's r^2 coefficient off by a factor 1.001: some radii change, on both sides.
+    assert out.count("sqrtf(-2 logf) 0, sinf 0, cosf 0") == len(sides)
+    # log1p's r^2 coefficient off by a factor 1.001: some radii change, on every side.
     a0, a1, a2 = tf_random._LOG1P_POLY
     monkeypatch.setattr(tf_random, "_LOG1P_POLY", [a0, a1, a2 * 1.001])
-    assert tool.main(["--limit", "4096", "--side", "torch"]) == 1
-    assert "sqrtf(-2 logf) 0," not in capsys.readouterr().out
+    tf_random._fused_kernels.cache_clear()  # the fused kernels take the constants once
+    try:
+        for side in sides[1:]:
+            assert tool.main(["--limit", "4096", "--side", side]) == 1
+            assert "sqrtf(-2 logf) 0," not in capsys.readouterr().out
+    finally:
+        monkeypatch.undo()
+        tf_random._fused_kernels.cache_clear()
     for bad in (["--device", "cuda:99"], ["--device", "meta"], ["--limit", "0"]):
         with pytest.raises(SystemExit) as stopped:  # the check cannot run: status 2
             tool.main(["--limit", "4", *bad])
@@ -503,6 +517,7 @@ def test_torch_path_gives_the_numpy_paths_values(name, dtype, monkeypatch):
     draw = getattr(tf_random, name)
     usual = draw(shape, seed, dtype)
     asked = []  # the shortcuts that were turned down
+    monkeypatch.setattr(tf_random, "_FUSED", False)
     monkeypatch.setattr(tf_random, "_on_numpy", lambda tensor: asked.append(tensor) and False)
     monkeypatch.setattr(tf_random, "_sqrt_", _correctly_rounded_sqrt_)
     monkeypatch.setattr(tf_random, "_CHUNK", 1 << 12)
@@ -514,6 +529,85 @@ def test_torch_path_gives_the_numpy_paths_values(name, dtype, monkeypatch):
         assert 0 < different < shape[0] // 10 and worst <= 4, (different, worst)
     else:
         assert different == 0, (different, worst)
+
+
+@pytest.mark.parametrize(
+    "fill", [tf_random._fill_normal, tf_random._fill_truncated], ids=["normal", "truncated"]
+)
+@pytest.mark.parametrize(
+    ("size", "chunk", "seed", "first"),
+    [
+        (1, 1 << 17, (9, 9), 0),
+        (3, 1 << 17, (9, 9), 0),
+        (4097, 1 << 4, (-1, 5), 0),  # many chunks, a cut last group
+        (4097, 1 << 4, (2**40 + 7, -3), 2**32 - 16),  # normal blocks cross 2^32
+        (4097, 1 << 4, (5, -(2**63)), 2**24 - 16),  # truncated groups' blocks cross 2^32
+        (4 << 18, 1 << 17, (9, 9), 0),  # truncated: groups that need a third block
+    ],
+)
+def test_fused_kernels_give_the_torch_pipelines_values(fill, size, chunk, seed, first, monkeypatch):
+    # Where numba is installed, float32 normals and truncated normals on the CPU come from the
+    # fused kernels; the torch pipeline (every other device, and this CPU without numba) is the
+    # same algorithm in whole-chunk steps.  Both must give the same bits, from any group on
+    # (``first``, a multiple of the chunk, as the slabs give it).
+    pytest.importorskip("numba")
+    monkeypatch.setattr(tf_random, "_CHUNK", chunk)
+    fused, torch_pipeline = torch.full((2, size), math.nan)
+    fill(fused, seed, first)
+    monkeypatch.setattr(tf_random, "_FUSED", False)
+    fill(torch_pipeline, seed, first)
+    assert not fused.isnan().any()
+    assert torch.equal(fused.view(torch.int32), torch_pipeline.view(torch.int32))
+
+
+def test_fused_kernels_are_used_and_a_wrong_constant_is_caught(monkeypatch):
+    numba = pytest.importorskip("numba")
+    assert numba and tf_random._fused_kernels() is not None
+    out = torch.empty(1 << 12)
+    assert tf_random._fill_fused(out, (1, 2), 0, "normal")
+    assert not tf_random._fill_fused(out.double(), (1, 2), 0, "normal")  # float32 only
+    usual = tf_random.truncated_normal((1 << 12,), (1, 2))
+    # sincosf's x^2 cosine coefficient off by 1e-6: the check above must see it.
+    c0, c1, *rest = tf_random._COS_POLY
+    monkeypatch.setattr(tf_random, "_COS_POLY", [c0, c1 * (1 + 1e-6), *rest])
+    tf_random._fused_kernels.cache_clear()
+    try:
+        wrong = tf_random.truncated_normal((1 << 12,), (1, 2))
+    finally:
+        monkeypatch.undo()
+        tf_random._fused_kernels.cache_clear()
+    assert not torch.equal(wrong, usual)
+
+
+def test_without_numba_the_torch_pipeline_draws(monkeypatch):
+    usual = tf_random.normal((1001,), (4, 4))
+    monkeypatch.setitem(sys.modules, "numba", None)  # importing it fails
+    monkeypatch.delitem(sys.modules, "parity._tf_random_fused", raising=False)
+    tf_random._fused_kernels.cache_clear()
+    try:
+        assert tf_random._fused_kernels() is None
+        assert not tf_random._fill_fused(torch.empty(8), (4, 4), 0, "normal")
+        assert torch.equal(tf_random.normal((1001,), (4, 4)), usual)
+    finally:
+        monkeypatch.undo()
+        tf_random._fused_kernels.cache_clear()
+
+
+def test_numba_that_cannot_cache_warns_and_the_torch_pipeline_draws(monkeypatch):
+    usual = tf_random.truncated_normal((1001,), (4, 4))
+
+    def no_cache(name):  # what numba raises where it has nowhere to write compiled code
+        raise RuntimeError("cannot cache function 'normal': no locator available for file")
+
+    monkeypatch.setattr(tf_random.importlib, "import_module", no_cache)
+    tf_random._fused_kernels.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="slower torch pipeline"):
+            assert tf_random._fused_kernels() is None
+        assert torch.equal(tf_random.truncated_normal((1001,), (4, 4)), usual)
+    finally:
+        monkeypatch.undo()
+        tf_random._fused_kernels.cache_clear()
 
 
 def test_module_imports_no_tensorflow():

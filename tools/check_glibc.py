@@ -4,13 +4,14 @@ TensorFlow's float32 Box-Muller calls glibc's ``logf`` on ``max(m 2^-23, 1e-7)``
 ``sincosf`` on ``(float)(2 pi m 2^-23)`` for a 23-bit mantissa ``m``: 2^23 inputs each.
 ``tf_random`` evaluates glibc's float64 expressions in torch instead.  This script calls the C
 library through ctypes for every ``m`` and compares the float32 results bit for bit: the radius
-``sqrtf(-2 logf(u))``, ``sinf`` and ``cosf``, on the numpy side of the module (the CPU's) and on
+``sqrtf(-2 logf(u))``, ``sinf`` and ``cosf``, on the numpy side of the module (the CPU's), on
 its torch side (the one other devices take; its square root is taken in float64 and rounded,
 which is correctly rounded as CUDA's ``sqrtf`` is, while torch's float32 CPU ``sqrt`` can be an
-ulp off).  The tests check a sample of 20,411 inputs; this checks them all, in about half a minute.
+ulp off) and from its fused CPU kernels (with numba installed).  The tests check a sample of
+20,411 inputs; this checks them all, in about half a minute.
 
-    python tools/check_glibc.py              # both sides
-    python tools/check_glibc.py --side torch
+    python tools/check_glibc.py              # every CPU side
+    python tools/check_glibc.py --side fused    # the fused kernels (numba)
     python tools/check_glibc.py --device cuda   # the torch side on a GPU, with its own sqrt
 
 It needs Linux with glibc 2.28 or later (earlier versions have other ``logf`` / ``sincosf``).
@@ -85,8 +86,14 @@ def _float64_sqrt_(values: torch.Tensor) -> torch.Tensor:
 
 
 def module_results(m: np.ndarray, side: str) -> np.ndarray:
-    """The same three from ``tf_random``: on the CPU's numpy or torch side, or on the device
-    ``side`` names (which takes the torch side, with the device's own square root)."""
+    """The same three from ``tf_random``: on the CPU's numpy or torch side, from its fused
+    kernels, or on the device ``side`` names (which takes the torch side, with the device's own
+    square root)."""
+    if side == "fused":
+        parts = tf_random._fused_box_muller_parts(m)
+        if parts is None:
+            _stop("the fused side needs numba (pip install keras-parity[fast])")
+        return parts
     device = torch.device("cpu" if side in ("numpy", "torch") else side)
     mantissas = torch.from_numpy(m.astype(np.int32)).to(device)
     scratch = tf_random._Scratch(device)
@@ -109,7 +116,10 @@ def module_results(m: np.ndarray, side: str) -> np.ndarray:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--side", choices=["numpy", "torch", "both"], default="both", help="CPU side(s) to check"
+        "--side",
+        choices=["numpy", "torch", "fused", "all"],
+        default="all",
+        help="CPU side(s) to check; all: numpy, torch and, where numba is installed, fused",
     )
     parser.add_argument("--device", default="cpu", help="another device checks its torch side")
     parser.add_argument(
@@ -128,7 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     if torch.device(args.device).type != "cpu":
         sides = [args.device]
     else:
-        sides = ["numpy", "torch"] if args.side == "both" else [args.side]
+        sides = [args.side]
+        if args.side == "all":
+            fused = tf_random._fused_kernels() is not None
+            sides = ["numpy", "torch", "fused"] if fused else ["numpy", "torch"]
     try:
         libm, version = load_libm()
     except GlibcMissing as error:
