@@ -2,11 +2,13 @@
 
 The torch pipeline in :mod:`parity.tf_random` runs a few hundred whole-chunk operations per
 chunk of blocks (Philox's rounds, glibc's ``logf`` and ``sincosf``, the rejection), each one a
-pass over memory.  These kernels compute the same thing one block at a time, in registers:
-Philox4x32-10, the float32 Box-Muller pair with glibc's float64 expressions, and the
-truncated normal's rejection in stream order.  They hold no numbers of their own: every
-multiplier, table and coefficient comes from :mod:`parity.tf_random` as arguments (:func:`pack`),
-so the two routes cannot drift apart, and the tests hold them to the same bits.
+pass over memory.  These kernels compute the same thing a batch of blocks at a time, each step
+a loop over the batch that stays in the first-level cache and that the compiler can run in
+vector registers: Philox4x32-10, the float32 Box-Muller pairs with glibc's float64
+expressions, and the truncated normal's rejection in stream order.  Philox's multipliers and
+glibc's tables and coefficients come from :mod:`parity.tf_random` as arguments (:func:`pack`),
+and the round count is its ``_ROUNDS`` (a compile-time constant, so that the rounds unroll),
+so the two routes share one copy of every constant; the tests hold them to the same bits.
 
 Compiled with ``nogil=True`` so that :mod:`parity.tf_random`'s worker threads run them in
 parallel, and ``cache=True`` so that only the first process on a machine pays for compiling

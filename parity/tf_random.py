@@ -4,7 +4,9 @@
 ``tf.random.stateless_uniform``, ``stateless_normal`` and ``stateless_truncated_normal`` return
 for the same shape, seed pair and dtype (TensorFlow on a Linux x86-64 CPU), on any torch device;
 :func:`keras_seed` turns a Keras initializer's int seed into that seed pair.  Everything is
-vectorized torch integer and float arithmetic.
+vectorized torch integer and float arithmetic, except that with numba installed, float32
+normals and truncated normals on the CPU come from fused kernels (:mod:`parity._tf_random_fused`)
+that compute the same values in one pass.
 
 How TensorFlow draws, and so how this module draws:
 
@@ -693,8 +695,9 @@ def _blocks_at(
 # --------------------------------------------------------------------------- fused CPU kernels
 #
 # With numba installed (``pip install keras-parity[fast]``), float32 normals and truncated
-# normals on the CPU come from parity._tf_random_fused: the same arithmetic, one block at a
-# time in registers instead of a few hundred passes over memory per chunk, 3-6 times faster.
+# normals on the CPU come from parity._tf_random_fused: the same arithmetic on a small batch
+# of blocks at a time, in the cache, instead of a few hundred passes over memory per chunk;
+# 2.6-4.9 times faster (docs/seed-exact.md).
 
 _FUSED = True  # whether to use the fused kernels where they apply (the tests turn it off)
 
