@@ -90,6 +90,8 @@ def _philox(block: int, c2: Any, c3: Any, keys: Any, ints: Any) -> Any:
 
 @numba.njit(inline="always")
 def _mantissa(word: Any, ints: Any) -> Any:
+    """The low 23 bits of ``word`` as an int32, which AVX2 converts to floats in vector
+    registers (an int64 it does not)."""
     return np.int32(word & np.uint32(ints[MANTISSA_MASK]))
 
 
@@ -135,7 +137,7 @@ def _normal_batch(
     inv_c: Any, log_c: Any, words: Any, z: Any,
 ) -> None:  # fmt: skip
     """Into ``z[i, j]``: normal ``i`` of block ``first + stride j`` for ``j < count``.  Each
-    step is a loop of its own over the batch, so that each one runs in vector registers."""
+    step is a loop of its own over the batch, so that the compiler can vectorize it."""
     c2, c3 = np.uint32(stream[0]), np.uint32(stream[1])
     for j in range(count):
         words[0, j], words[1, j], words[2, j], words[3, j] = _philox(
