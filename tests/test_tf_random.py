@@ -171,7 +171,19 @@ def test_fused_kernels_match_glibc():
     np.testing.assert_array_equal(parts.view(np.int32), expected.view(np.int32))
 
 
-def test_exhaustive_glibc_check_tool_passes_and_catches_a_wrong_coefficient(monkeypatch, capsys):
+@pytest.fixture
+def fused_reload(monkeypatch):
+    """For tests that patch what the fused kernels are built from and then clear
+    ``_fused_kernels``' cache: afterwards, the patches are undone and the cache cleared again,
+    so later tests get kernels built from the module's own constants."""
+    yield
+    monkeypatch.undo()
+    tf_random._fused_kernels.cache_clear()
+
+
+def test_exhaustive_glibc_check_tool_passes_and_catches_a_wrong_coefficient(
+    monkeypatch, capsys, fused_reload
+):
     _libm()  # skips without glibc 2.28+
     tool = _check_glibc_tool()
     # The first 2^12 mantissas (the tool's full run, all 2^23, takes about half a minute).
@@ -185,13 +197,9 @@ def test_exhaustive_glibc_check_tool_passes_and_catches_a_wrong_coefficient(monk
     a0, a1, a2 = tf_random._LOG1P_POLY
     monkeypatch.setattr(tf_random, "_LOG1P_POLY", [a0, a1, a2 * 1.001])
     tf_random._fused_kernels.cache_clear()  # the fused kernels take the constants once
-    try:
-        for side in sides[1:]:
-            assert tool.main(["--limit", "4096", "--side", side]) == 1
-            assert "sqrtf(-2 logf) 0," not in capsys.readouterr().out
-    finally:
-        monkeypatch.undo()
-        tf_random._fused_kernels.cache_clear()
+    for side in sides[1:]:
+        assert tool.main(["--limit", "4096", "--side", side]) == 1
+        assert "sqrtf(-2 logf) 0," not in capsys.readouterr().out
     for bad in (["--device", "cuda:99"], ["--device", "meta"], ["--limit", "0"]):
         with pytest.raises(SystemExit) as stopped:  # the check cannot run: status 2
             tool.main(["--limit", "4", *bad])
@@ -560,7 +568,7 @@ def test_fused_kernels_give_the_torch_pipelines_values(fill, size, chunk, seed, 
     assert torch.equal(fused.view(torch.int32), torch_pipeline.view(torch.int32))
 
 
-def test_fused_kernels_are_used_and_a_wrong_constant_is_caught(monkeypatch):
+def test_fused_kernels_are_used_and_a_wrong_constant_is_caught(monkeypatch, fused_reload):
     pytest.importorskip("numba")
     assert tf_random._fused_kernels() is not None
     out = torch.empty(1 << 12)
@@ -571,29 +579,21 @@ def test_fused_kernels_are_used_and_a_wrong_constant_is_caught(monkeypatch):
     c0, c1, *rest = tf_random._COS_POLY
     monkeypatch.setattr(tf_random, "_COS_POLY", [c0, c1 * (1 + 1e-6), *rest])
     tf_random._fused_kernels.cache_clear()
-    try:
-        wrong = tf_random.truncated_normal((1 << 12,), (1, 2))
-    finally:
-        monkeypatch.undo()
-        tf_random._fused_kernels.cache_clear()
+    wrong = tf_random.truncated_normal((1 << 12,), (1, 2))
     assert not torch.equal(wrong, usual)
 
 
-def test_without_numba_the_torch_pipeline_draws(monkeypatch):
+def test_without_numba_the_torch_pipeline_draws(monkeypatch, fused_reload):
     usual = tf_random.normal((1001,), (4, 4))
     monkeypatch.setitem(sys.modules, "numba", None)  # importing it fails
     monkeypatch.delitem(sys.modules, "parity._tf_random_fused", raising=False)
     tf_random._fused_kernels.cache_clear()
-    try:
-        assert tf_random._fused_kernels() is None
-        assert not tf_random._fill_fused(torch.empty(8), (4, 4), 0, "normal")
-        assert torch.equal(tf_random.normal((1001,), (4, 4)), usual)
-    finally:
-        monkeypatch.undo()
-        tf_random._fused_kernels.cache_clear()
+    assert tf_random._fused_kernels() is None
+    assert not tf_random._fill_fused(torch.empty(8), (4, 4), 0, "normal")
+    assert torch.equal(tf_random.normal((1001,), (4, 4)), usual)
 
 
-def test_numba_that_cannot_cache_warns_and_the_torch_pipeline_draws(monkeypatch):
+def test_numba_that_cannot_cache_warns_and_the_torch_pipeline_draws(monkeypatch, fused_reload):
     usual = tf_random.truncated_normal((1001,), (4, 4))
 
     def no_cache(name):  # what numba raises where it has nowhere to write compiled code
@@ -601,13 +601,9 @@ def test_numba_that_cannot_cache_warns_and_the_torch_pipeline_draws(monkeypatch)
 
     monkeypatch.setattr(tf_random.importlib, "import_module", no_cache)
     tf_random._fused_kernels.cache_clear()
-    try:
-        with pytest.warns(RuntimeWarning, match="slower torch pipeline"):
-            assert tf_random._fused_kernels() is None
-        assert torch.equal(tf_random.truncated_normal((1001,), (4, 4)), usual)
-    finally:
-        monkeypatch.undo()
-        tf_random._fused_kernels.cache_clear()
+    with pytest.warns(RuntimeWarning, match="slower torch pipeline"):
+        assert tf_random._fused_kernels() is None
+    assert torch.equal(tf_random.truncated_normal((1001,), (4, 4)), usual)
 
 
 def test_module_imports_no_tensorflow():
