@@ -436,6 +436,25 @@ def test_time_split_counts_sampling_per_side_and_a_shared_reference_once(monkeyp
     assert slow_testing.testing_seconds >= 0.2 > slow_testing.sampling_seconds["torch"]
 
 
+def test_scipy_is_imported_before_the_first_case_starts_its_clock():
+    # scipy.stats takes about a second to import; inside the first case it would count as that
+    # case's testing time.  A fresh interpreter, so that no earlier test has imported it.
+    script = """
+import sys
+from parity.suite import runner
+assert "scipy.stats" not in sys.modules
+seen = []
+run_case = runner.run_case
+runner.run_case = lambda *a, **k: (seen.append("scipy.stats" in sys.modules), run_case(*a, **k))[1]
+cases = runner.build_cases(["he_uniform/bias/float32"], ["float32"], ["cpu"])
+assert runner.run(cases, n=100).passed
+print(seen)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[True]"]
+
+
 def test_the_report_and_the_console_give_the_time_split(tmp_path, capsys):
     out = tmp_path / "report"
     argv = ["--exact-only", "--cases", "he_uniform/bias/float32", "--n", "20000", "--out", str(out)]
