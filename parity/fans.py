@@ -69,16 +69,28 @@ def check_shape(shape: Any, minimum: int = 0) -> tuple[int, ...]:
     return tuple(dims)
 
 
-def compute_fans(shape: Sequence[int], layout: Layout = "torch") -> tuple[int, int]:
+def compute_fans(
+    shape: Sequence[int],
+    layout: Layout = "torch",
+    *,
+    input_axes: Sequence[int] | None = None,
+    output_axes: Sequence[int] | None = None,
+) -> tuple[int, int]:
     """Return ``(fan_in, fan_out)`` of a weight of ``shape`` in ``layout``.
 
     torch layout ``(out, in, *k)``: ``fan_in = in * prod(k)``, ``fan_out = out * prod(k)``.
     keras layout ``(*k, in, out)``: ``fan_in = in * prod(k)``, ``fan_out = out * prod(k)``
     (exactly Keras's ``compute_fans``).  Rank 0: ``(1, 1)``; rank 1 ``(n,)``: ``(n, n)``.
+    With both ``input_axes`` and ``output_axes`` (Keras 3.15's explicit fan axes, which
+    EinsumDense gives its VarianceScaling initializers), each fan is the product of those axes'
+    sizes in the Keras-layout shape (:func:`keras_shape` of a torch-layout one); as in Keras,
+    one of them alone changes nothing.
 
     Args:
         shape: the weight's shape (a ``torch.Size`` or any sequence of ints).
         layout: ``"torch"`` (default) or ``"keras"``.
+        input_axes, output_axes: axes of the Keras-layout shape (negative ones count from
+            the end), or None.
 
     Example:
         >>> compute_fans((64, 3, 3, 3))               # nn.Conv2d(3, 64, 3).weight
@@ -88,6 +100,11 @@ def compute_fans(shape: Sequence[int], layout: Layout = "torch") -> tuple[int, i
     """
     check_layout(layout)
     shape = check_shape(shape)
+    if input_axes is not None and output_axes is not None:
+        kernel = shape if layout == "keras" else keras_shape(shape)
+        return _axes_size(kernel, "input_axes", input_axes), _axes_size(
+            kernel, "output_axes", output_axes
+        )
     if len(shape) == 0:
         return 1, 1
     if len(shape) == 1:
@@ -98,6 +115,33 @@ def compute_fans(shape: Sequence[int], layout: Layout = "torch") -> tuple[int, i
         fan_in, fan_out, kernel = shape[-2], shape[-1], shape[:-2]
     receptive_field = math.prod(kernel)
     return fan_in * receptive_field, fan_out * receptive_field
+
+
+def check_axes(name: str, axes: Any) -> tuple[int, ...] | None:
+    """``axes`` as a tuple of ints, or None; TypeError for anything else."""
+    if axes is None:
+        return None
+    message = f"{name} must be a sequence of ints or None, got {axes!r}"
+    if isinstance(axes, (str, bytes)) or not isinstance(axes, Sequence):
+        raise TypeError(message)
+    found = tuple(as_int(axis) for axis in axes)
+    if None in found:
+        raise TypeError(message)
+    return found  # type: ignore[return-value]
+
+
+def _axes_size(kernel: tuple[int, ...], name: str, axes: Any) -> int:
+    """The product of the sizes of ``axes`` in ``kernel`` (each axis counted as often as it is
+    named, as Keras counts it)."""
+    size = 1
+    for axis in check_axes(name, axes) or ():
+        if not -len(kernel) <= axis < len(kernel):
+            raise ValueError(
+                f"{name}={list(axes)} has axis {axis}, outside the Keras-layout shape "
+                f"{kernel} (valid axes: {-len(kernel)} to {len(kernel) - 1})"
+            )
+        size *= kernel[axis]
+    return size
 
 
 def keras_shape(torch_shape: Sequence[int]) -> tuple[int, ...]:

@@ -26,6 +26,7 @@ import torch
 from parity.fans import (
     Layout,
     as_int,
+    check_axes,
     check_layout,
     check_real,
     compute_fans,
@@ -718,16 +719,37 @@ class _Entry:
     check: Callable[..., object] | None = None
 
 
+# Keras 3.15's explicit fan axes, which VarianceScaling initializers take (see compute_fans).
+_AXES = ("input_axes", "output_axes")
+
+
+def _axes_fans(
+    shape: Sequence[int], layout: Layout, input_axes: Any = None, output_axes: Any = None
+) -> dict[str, int]:
+    """``fan_in`` and ``fan_out`` from a config's fan axes; none unless both are given (as in
+    Keras, one alone changes nothing)."""
+    if input_axes is None or output_axes is None:
+        return {}
+    fans = compute_fans(shape, layout, input_axes=input_axes, output_axes=output_axes)
+    return dict(zip(("fan_in", "fan_out"), fans, strict=True))
+
+
+def _variance_entry(function: Callable[..., torch.Tensor], **fixed: Any) -> _Entry:
+    """A VarianceScaling initializer: ``fixed`` scale, mode and distribution, or none."""
+
+    def target(shape: Sequence[int], layout: Layout, **config: Any) -> Distribution:
+        axes = {key: config.pop(key) for key in _AXES if key in config}
+        fans = _axes_fans(shape, layout, **axes)
+        return variance_scaling_target(shape, **fixed, **config, layout=layout, **fans)
+
+    params = () if fixed else ("scale", "mode", "distribution")
+    return _Entry(function, target, (*params, *_AXES), uses_layout=True)
+
+
 def _named_entry(family: str, form: str) -> _Entry:
     scale, mode = FAMILIES[family]
-    return _Entry(
-        function=globals()[f"{family}_{form}_"],
-        target=lambda shape, layout: variance_scaling_target(
-            shape, scale, mode, FORMS[form], layout=layout
-        ),
-        params=(),
-        uses_layout=True,
-    )
+    function = globals()[f"{family}_{form}_"]
+    return _variance_entry(function, scale=scale, mode=mode, distribution=FORMS[form])
 
 
 _ENTRIES: dict[str, _Entry] = {
@@ -736,12 +758,7 @@ _ENTRIES: dict[str, _Entry] = {
     for form in ("uniform", "normal")
 }
 _ENTRIES |= {
-    "variance_scaling": _Entry(
-        variance_scaling_,
-        lambda shape, layout, **kw: variance_scaling_target(shape, layout=layout, **kw),
-        ("scale", "mode", "distribution"),
-        True,
-    ),
+    "variance_scaling": _variance_entry(variance_scaling_),
     "random_normal": _Entry(
         random_normal_, lambda shape, layout, **kw: _normal_target(**kw), ("mean", "stddev"), True
     ),
@@ -853,11 +870,22 @@ class Initializer:
                 f"valid parameters: {', '.join(entry.params) or 'none'}"
             )
         config = {**_DEFAULTS.get(self.name, {}), **self.config}
+        for key in _AXES:
+            if key in config:
+                config[key] = check_axes(key, config[key])
         object.__setattr__(self, "config", config)
         if entry.check is None:  # validate the parameters now, not at the first call
-            self.target((1, 1))
+            # (fan axes name axes of the weight to come: a (1, 1) weight cannot check them)
+            _ENTRIES[self.name].target((1, 1), self.layout, **_without(config, _AXES))
         else:
             entry.check(**config)
+
+    @property
+    def fan_axes(self) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+        """``(input_axes, output_axes)`` when the config gives both (Keras 3.15's explicit fan
+        axes, which then replace the shape's fans), else None."""
+        axes = tuple(self.config.get(key) for key in _AXES)
+        return None if None in axes else axes  # type: ignore[return-value]
 
     def target(self, shape: Sequence[int]) -> Distribution:
         """The distribution this initializer gives a weight of ``shape``."""
@@ -867,7 +895,9 @@ class Initializer:
         self, tensor: torch.Tensor, *, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         entry = _ENTRIES[self.name]
-        kwargs: dict[str, Any] = dict(self.config)
+        kwargs = _without(self.config, _AXES)
+        if self.fan_axes is not None:
+            kwargs |= _axes_fans(tensor.shape, self.layout, *self.fan_axes)
         if entry.uses_layout:
             kwargs["layout"] = self.layout
         if entry.random:
@@ -876,6 +906,10 @@ class Initializer:
         else:
             _check_generator(generator)
         return entry.function(tensor, **kwargs)
+
+
+def _without(config: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    return {key: value for key, value in config.items() if key not in keys}
 
 
 def keras_object_config(identifier: Any) -> dict[str, Any] | None:
@@ -904,12 +938,9 @@ def _from_config(identifier: Mapping[str, Any], layout: Layout) -> Initializer:
             "this initializer's seed is a Keras SeedGenerator, whose values depend on its "
             "state; only an int seed (or None) can be reproduced"
         )
-    axes = {key: config.pop(key) for key in ("input_axes", "output_axes") if key in config}
-    if any(value is not None for value in axes.values()):
-        raise ValueError(
-            "VarianceScaling with input_axes/output_axes is not supported by get(); "
-            "call variance_scaling_(..., fan_in=..., fan_out=...) with the fans those axes give"
-        )
+    for key in _AXES:  # Keras 3.15 writes them, None unless set
+        if key in config and config[key] is None:
+            del config[key]
     for key in _IGNORED_CONFIG_KEYS:
         config.pop(key, None)
     return Initializer(str(identifier["class_name"]), config, layout, seed)
@@ -925,6 +956,9 @@ def get(identifier: Any, *, layout: Layout = "torch") -> InitFn:
     (returned unchanged).  The result is called as
     ``fn(tensor, *, generator=None)`` and returns the tensor.  A config's ``seed`` is kept: the
     initializer then draws Keras's values for that seed (see ``seed=`` on the initializers).
+    A VarianceScaling config's ``input_axes`` and ``output_axes`` (Keras 3.15) are kept too:
+    when both are given, the fans are those axes' sizes in the weight's Keras-layout shape
+    (see :func:`parity.compute_fans`).
 
     Args:
         identifier: a string, a config dict, a Keras initializer or a callable.

@@ -614,7 +614,11 @@ def _resolve(
     if not isinstance(init, Initializer):
         return init, None, fans
     shape = slot.keras_shape
-    if slot.fans is not None and init.name in _VARIANCE_SCALING:
+    axes = init.fan_axes
+    if axes is not None:  # the initializer's own, which EinsumDense keeps too
+        fans = compute_fans(shape, "keras", input_axes=axes[0], output_axes=axes[1])
+    elif slot.fans is not None and init.name in _VARIANCE_SCALING:
+        # EinsumDense gives a VarianceScaling initializer without both axes its own.
         fans = shape = slot.fans  # a (fan_in, fan_out) shape in Keras layout has those fans
     try:
         return init, init.target(shape), fans

@@ -94,3 +94,50 @@ def test_against_keras_compute_fans(layer, shape, fan_in, fan_out):
     kshape = keras_shape(shape)
     assert initializers.compute_fans(kshape) == (fan_in, fan_out)
     assert compute_fans(kshape, layout="keras") == initializers.compute_fans(kshape)
+
+
+# (Keras-layout shape, input_axes, output_axes): EinsumDense-style kernels, negative and
+# repeated axes, an empty list, and one list alone (which Keras ignores).
+AXES = [
+    ((6, 4, 5), [0], [1, 2]),
+    ((6, 4, 5), [-1], [0]),
+    ((2, 3, 4, 5), [0, 1], [3]),
+    ((6, 7), [], [1]),
+    ((3, 4, 5), [0, 0], [2]),
+    ((3, 4, 5), [0], None),
+    ((3, 4, 5), None, [1]),
+]
+
+
+@pytest.mark.parametrize(("shape", "input_axes", "output_axes"), AXES)
+def test_fan_axes_against_keras(shape, input_axes, output_axes):
+    pytest.importorskip("tensorflow")
+    initializers = pytest.importorskip("keras.src.initializers.random_initializers")
+    theirs = initializers.compute_fans(shape, input_axes=input_axes, output_axes=output_axes)
+    axes = {"input_axes": input_axes, "output_axes": output_axes}
+    assert compute_fans(shape, "keras", **axes) == theirs
+    # A torch-layout shape names the axes of its Keras-layout twin.
+    torch_shape = (*shape[-1:], *shape[-2:-1], *shape[:-2]) if len(shape) >= 2 else shape
+    assert keras_shape(torch_shape) == shape
+    assert compute_fans(torch_shape, **axes) == theirs
+
+
+def test_fan_axes_given_axes_win_over_the_shape_rule():
+    assert compute_fans((6, 4, 5), "keras") == (24, 30)
+    assert compute_fans((6, 4, 5), "keras", input_axes=[0], output_axes=[1, 2]) == (6, 20)
+
+
+@pytest.mark.parametrize(
+    ("axes", "error", "match"),
+    [
+        ({"input_axes": [3], "output_axes": [0]}, ValueError, r"input_axes=\[3\] has axis 3, "
+         r"outside the Keras-layout shape \(6, 4, 5\) \(valid axes: -3 to 2\)"),
+        ({"input_axes": [0], "output_axes": [-4]}, ValueError, "output_axes=.* has axis -4"),
+        ({"input_axes": "0", "output_axes": [1]}, TypeError, "input_axes must be a sequence"),
+        ({"input_axes": [0], "output_axes": [1.0]}, TypeError, "output_axes must be a sequence"),
+        ({"input_axes": [True], "output_axes": [1]}, TypeError, "input_axes must be a sequence"),
+    ],
+)  # fmt: skip
+def test_bad_fan_axes(axes, error, match):
+    with pytest.raises(error, match=match):
+        compute_fans((6, 4, 5), "keras", **axes)

@@ -352,6 +352,37 @@ def test_get_takes_keras_initializer_objects():
         parity.get(stateful)
 
 
+def test_get_takes_keras_fan_axes():
+    init = parity.get(
+        {"class_name": "HeNormal", "config": {"input_axes": [0], "output_axes": [1, 2]}},
+        layout="keras",
+    )
+    assert init.config == {"input_axes": (0,), "output_axes": (1, 2)}
+    assert init.target((6, 4, 5)) == parity.describe("he_normal", (6, 1), layout="keras")
+    torch_layout = parity.get({"class_name": "GlorotUniform", "config": init.config})
+    assert torch_layout.target((5, 4, 6)) == parity.describe(
+        "glorot_uniform", (6, 20), layout="keras"
+    )
+    # Keras writes None for both when they are not set, and uses them only when both are.
+    unset = {"class_name": "VarianceScaling", "config": {"input_axes": None, "output_axes": None}}
+    assert parity.get(unset).config == parity.get("variance_scaling").config
+    one = parity.get({"class_name": "LecunNormal", "config": {"input_axes": [0]}}, layout="keras")
+    assert one.target((6, 4, 5)) == parity.describe("lecun_normal", (6, 4, 5), layout="keras")
+
+
+def test_bad_fan_axes_fail_at_get_or_before_writing():
+    with pytest.raises(TypeError, match="output_axes must be a sequence of ints"):
+        parity.get({"class_name": "HeUniform", "config": {"input_axes": [0], "output_axes": 1}})
+    with pytest.raises(ValueError, match="does not take input_axes"):
+        parity.get({"class_name": "RandomNormal", "config": {"input_axes": [0]}})
+    axes = {"input_axes": [2], "output_axes": [0]}
+    init = parity.get({"class_name": "HeUniform", "config": axes})
+    w = torch.full((4, 3), 7.0)
+    with pytest.raises(ValueError, match=r"input_axes=\[2\] has axis 2, outside .* \(3, 4\)"):
+        init(w)
+    assert bool((w == 7.0).all())
+
+
 def test_get_against_keras_serialize():
     pytest.importorskip("tensorflow")
     keras = pytest.importorskip("keras")

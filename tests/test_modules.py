@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
 
+from parity import describe
 from parity.modules import (
     KerasInitWarning,
     keras_hyperparameters_,
@@ -212,6 +213,21 @@ def test_attention_3_15_fans_for_a_non_variance_scaling_override_read_the_shape(
     )
     query = next(p for p in plan if p.weight == "query/kernel")
     assert query.target == Orthogonal(16 * 4, 4, 1.0)  # Keras flattens (16, 4, 4) to (64, 4)
+
+
+def test_attention_3_15_keeps_an_override_s_fan_axes_only_when_both_are_given():
+    mha = nn.MultiheadAttention(16, 4)  # query kernel (16, 4, 4) in Keras
+
+    def query(identifier):
+        overrides = {nn.MultiheadAttention: {"kernel_initializer": identifier}}
+        plan = keras_init_plan(mha, overrides=overrides)
+        return next(p for p in plan if p.weight == "query/kernel")
+
+    both = query({"class_name": "HeNormal", "config": {"input_axes": [2], "output_axes": [0]}})
+    assert both.fans == (4, 16)
+    assert both.target == describe("he_normal", (4, 16), layout="keras")
+    one = query({"class_name": "HeNormal", "config": {"input_axes": [2]}})
+    assert one.fans == (16, 16) and one.target == query("he_normal").target
 
 
 def test_targets_of_defaults():

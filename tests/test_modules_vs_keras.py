@@ -166,6 +166,44 @@ def test_wrong_ports_are_rejected_where_keras_init_passes(port, keras_init_sampl
     assert stats.ks_2samp(torch_values(wrong, pick), reference).pvalue < level
 
 
+OWN_AXES = {"input_axes": [2], "output_axes": [0]}
+
+
+def attention_port(config):
+    override = {"kernel_initializer": {"class_name": "HeNormal", "config": config}}
+
+    def build(generator):
+        mha = nn.MultiheadAttention(256, 8)
+        return keras_init_(mha, overrides={nn.MultiheadAttention: override}, generator=generator)
+
+    return build
+
+
+@pytest.mark.skipif(not KERAS_3_15, reason="fan axes came with Keras 3.15")
+@pytest.mark.parametrize(
+    ("config", "wrong"), [(OWN_AXES, {}), ({"input_axes": [2]}, OWN_AXES)], ids=["both", "one"]
+)
+def test_attention_keeps_an_initializer_s_own_fan_axes_only_when_both_are_given(config, wrong):
+    """EinsumDense replaces a VarianceScaling initializer's fan axes by its own unless both
+    are given.  Query kernel (256, 8, 32): axes [2] / [0] give fan_in 32, the layer's 256, so
+    the stds differ by sqrt(8): the port that takes the other rule must fail the same test."""
+    data = np.zeros((1, 2, 256), "float32")
+    made = keras.layers.MultiHeadAttention(
+        8, 32, kernel_initializer=keras.initializers.HeNormal(seed=3, **config)
+    )
+    made(data, data)
+    reference = np.asarray(made._query_dense.kernel.numpy()).ravel()
+
+    def query(module):
+        return module.in_proj_weight[:256]
+
+    level = 0.01 / 4  # Bonferroni over the four KS tests of the two cases
+    right = torch_values(attention_port(config), query)
+    assert stats.ks_2samp(right, reference).pvalue > level
+    other = torch_values(attention_port(wrong), query)
+    assert stats.ks_2samp(other, reference).pvalue < level
+
+
 # --------------------------------------------------------------------------- exact facts
 
 

@@ -105,6 +105,21 @@ def test_seeded_config_from_keras_serialize():
     assert np.array_equal(ours.numpy(), keras_values("HeNormal", (8, 4), 99))
 
 
+@pytest.mark.parametrize("name", ["HeNormal", "GlorotUniform", "LecunNormal", "VarianceScaling"])
+def test_seeded_fan_axes_equal_keras(name):
+    # An EinsumDense-style kernel, as Keras 3.15 hands it explicit fan axes.
+    config = {"input_axes": [1], "output_axes": [0, 2]}
+    if name == "VarianceScaling":
+        config |= {"scale": 3.0, "mode": "fan_out", "distribution": "untruncated_normal"}
+    made = getattr(keras.initializers, name)(seed=21, **config)
+    theirs = np.asarray(made((6, 4, 5)))
+    keras_layout = parity.get(made, layout="keras")(torch.empty(6, 4, 5))
+    assert np.array_equal(keras_layout.numpy(), theirs)
+    # The same kernel held in torch layout: the axes still name the Keras-layout axes.
+    torch_layout = parity.get(keras.initializers.serialize(made))(torch.empty(5, 4, 6))
+    assert np.array_equal(parity.fans.to_keras_layout(torch_layout).numpy(), theirs)
+
+
 def test_seed_and_generator_together_is_an_error():
     w = torch.ones(3, 3)
     with pytest.raises(ValueError, match="not both"):
