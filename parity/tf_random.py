@@ -4,9 +4,9 @@
 ``tf.random.stateless_uniform``, ``stateless_normal`` and ``stateless_truncated_normal`` return
 for the same shape, seed pair and dtype (TensorFlow on a Linux x86-64 CPU), on any torch device;
 :func:`keras_seed` turns a Keras initializer's int seed into that seed pair.  Everything is
-vectorized torch integer and float arithmetic, except that with numba installed, float32
-normals and truncated normals on the CPU come from fused kernels (:mod:`parity._tf_random_fused`)
-that compute the same values in one pass.
+vectorized torch integer and float arithmetic, except that with numba installed, float32 and
+float64 normals and truncated normals on the CPU come from fused kernels
+(:mod:`parity._tf_random_fused`) that compute the same values in one pass.
 
 How TensorFlow draws, and so how this module draws:
 
@@ -229,6 +229,7 @@ class _Philox:
 # which glibc takes from Arm's optimized-routines (MIT OR Apache-2.0 WITH LLVM-exception).
 
 _LOG_EPSILON = float(np.float32(1.0e-7))  # TensorFlow's floor for u1 before the log
+_LOG_EPSILON_F64 = 1.0e-7  # the same floor for float64 normals, in float64
 _MANTISSA = 1 << 23
 _TWO_PI = 2.0 * math.pi  # float64, as TensorFlow's 2 * M_PI
 
@@ -387,6 +388,8 @@ def _sincos(m: torch.Tensor, scratch: _Scratch) -> tuple[torch.Tensor, torch.Ten
 _CHUNK = 1 << 17  # blocks (or truncated-normal groups) per step; a power of two below 2^24
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _UNIFORM_BITS = {torch.float16: 10, torch.bfloat16: 7, torch.float32: 23}
+_F64_HIGH_MASK = (1 << 20) - 1  # a float64 uniform's bits from its first word, above 32 more
+_F64_SCALE = 2.0**-52
 
 Transform = Callable[[list[torch.Tensor], torch.Tensor, _Scratch], None]
 
@@ -402,8 +405,8 @@ def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
 
 def _uniform_f64(high: torch.Tensor, low: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """The float64 in [0, 1) with 20 bits of ``high`` above the 32 of ``low``."""
-    bits = torch.bitwise_and(high, 0xFFFFF).bitwise_left_shift_(32).bitwise_or_(low)
-    return out.copy_(bits).mul_(2.0**-52)
+    bits = torch.bitwise_and(high, _F64_HIGH_MASK).bitwise_left_shift_(32).bitwise_or_(low)
+    return out.copy_(bits).mul_(_F64_SCALE)
 
 
 def _uniform_planes(words: list[torch.Tensor], planes: torch.Tensor, scratch: _Scratch) -> None:
@@ -440,9 +443,12 @@ def _normal_planes_f64(words: list[torch.Tensor], planes: torch.Tensor, scratch:
     TensorFlow calls the C library's float64 ``log``, ``sqrt`` and ``sincos``.  On the CPU this
     calls numpy's float64 ``log``, ``sqrt``, ``sin`` and ``cos``, which are the C library's
     (where numpy has no SIMD versions of them, as on x86-64 without AVX-512); elsewhere torch's.
+    (With numba, the CPU's float64 normals come from the fused kernels instead, which call the
+    C library's functions themselves.)
     """
     n = words[0].numel()
-    u = _uniform_f64(words[0], words[1], scratch("f64a", torch.float64, n)).clamp_(min=1e-7)
+    u = _uniform_f64(words[0], words[1], scratch("f64a", torch.float64, n))
+    u.clamp_(min=_LOG_EPSILON_F64)
     angle = _uniform_f64(words[2], words[3], scratch("f64b", torch.float64, n)).mul_(_TWO_PI)
     if _on_numpy(u):
         radius, theta = u.numpy(), angle.numpy()
@@ -694,10 +700,10 @@ def _blocks_at(
 
 # --------------------------------------------------------------------------- fused CPU kernels
 #
-# With numba installed (``pip install keras-parity[fast]``), float32 normals and truncated
-# normals on the CPU come from parity._tf_random_fused: the same arithmetic on a small batch
-# of blocks at a time, in the cache, instead of a few hundred passes over memory per chunk;
-# 2.6-4.9 times faster (docs/seed-exact.md).
+# With numba installed (``pip install keras-parity[fast]``), float32 and float64 normals and
+# truncated normals on the CPU come from parity._tf_random_fused: the same arithmetic on a small
+# batch of blocks at a time, in the cache, instead of a few hundred passes over memory per
+# chunk; float32 2.6-4.9 and float64 1.5-2.7 times faster (docs/seed-exact.md).
 
 _FUSED = True  # whether to use the fused kernels where they apply (the tests turn it off)
 
@@ -719,7 +725,8 @@ def _fused_kernels() -> Any:
         return None
     ints, floats = kernels.pack(
         mul_a=_MUL_A, mul_b=_MUL_B, mask32=_MASK32, row_bias=_LOG_ROW_BIAS,
-        row_shift=_LOG_SHIFT, mantissa_mask=_MANTISSA - 1,
+        row_shift=_LOG_SHIFT, mantissa_mask=_MANTISSA - 1, f64_high_mask=_F64_HIGH_MASK,
+        f64_scale=_F64_SCALE, f64_log_floor=_LOG_EPSILON_F64, two_pi=_TWO_PI,
         log_floor=_LOG_EPSILON * _MANTISSA, log_p0=_LOG1P_POLY[0], log_p1=_LOG1P_POLY[1],
         log_p2=_LOG1P_POLY[2], angle_scale=_TWO_PI / _MANTISSA,
         quadrant_scale=_HALF_PI_INV_2P24 * 2.0**-24, half_pi=_HALF_PI,
@@ -734,21 +741,28 @@ def _fused_kernels() -> Any:
 def _fill_fused(
     out: torch.Tensor, seed: tuple[int, int], first: int, name: str, *args: int
 ) -> bool:
-    """Fill flat float32 CPU ``out`` with the fused kernel ``name`` (groups ``first``, ...,
-    four values each, extra int ``args`` before the stream's), chunk by chunk on the worker
-    threads; False, doing nothing, where no fused kernel applies."""
+    """Fill flat float32 or float64 CPU ``out`` with the fused kernel ``name`` (groups
+    ``first``, ..., of 4 or 2 values, extra int ``args`` before the stream's), chunk by chunk
+    on the worker threads; False, doing nothing, where no fused kernel applies."""
     fused = _fused_kernels() if _FUSED else None
-    if fused is None or out.device.type != "cpu" or out.dtype != torch.float32:
+    if fused is None or out.device.type != "cpu":
         return False
     kernels, constants = fused
-    kernel, values = getattr(kernels, name), out.numpy()
+    if out.dtype not in (torch.float32, torch.float64) or (
+        out.dtype == torch.float64 and not kernels.EXACT_FLOAT64
+    ):
+        return False
+    per_group = _per_block(out.dtype)
+    kernel = getattr(kernels, name if per_group == 4 else f"{name}_f64")
+    values = out.numpy()
     key, high = _stream(seed)
     stream = (np.array(high, dtype=np.uint32), np.array(_round_keys(key), dtype=np.uint32))
 
     def chunk(philox: _Philox, scratch: _Scratch, start: int, stop: int) -> None:
-        kernel(values[4 * start : 4 * stop], first + start, *args, *stream, *constants)
+        part = values[per_group * start : per_group * stop]
+        kernel(part, first + start, *args, *stream, *constants)
 
-    _map_chunks(seed, out.device, -(-out.numel() // 4), chunk)
+    _map_chunks(seed, out.device, -(-out.numel() // per_group), chunk)
     return True
 
 

@@ -542,6 +542,7 @@ def test_torch_path_gives_the_numpy_paths_values(name, dtype, monkeypatch):
 @pytest.mark.parametrize(
     "fill", [tf_random._fill_normal, tf_random._fill_truncated], ids=["normal", "truncated"]
 )
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize(
     ("size", "chunk", "seed", "first"),
     [
@@ -549,23 +550,32 @@ def test_torch_path_gives_the_numpy_paths_values(name, dtype, monkeypatch):
         (3, 1 << 17, (9, 9), 0),
         (4097, 1 << 4, (-1, 5), 0),  # many chunks, a cut last group
         (4097, 1 << 4, (2**40 + 7, -3), 2**32 - 16),  # normal blocks cross 2^32
-        (4097, 1 << 4, (5, -(2**63)), 2**24 - 16),  # truncated groups' blocks cross 2^32
+        # truncated groups' blocks cross 2^32: group 2^24 (float32, 256 blocks a group) or
+        # 2^25 (float64, 128 blocks)
+        (4097, 1 << 4, (5, -(2**63)), "crossing"),
         (4 << 18, 1 << 17, (9, 9), 0),  # truncated: groups that need a third block
     ],
 )
-def test_fused_kernels_give_the_torch_pipelines_values(fill, size, chunk, seed, first, monkeypatch):
-    # Where numba is installed, float32 normals and truncated normals on the CPU come from the
-    # fused kernels; the torch pipeline (every other device, and this CPU without numba) is the
-    # same algorithm in whole-chunk steps.  Both must give the same bits, from any group on
-    # (``first``, a multiple of the chunk, as the slabs give it).
-    pytest.importorskip("numba")
+def test_fused_kernels_give_the_torch_pipelines_values(
+    fill, dtype, size, chunk, seed, first, monkeypatch
+):
+    # Where numba is installed, float32 and float64 normals and truncated normals on the CPU
+    # come from the fused kernels; the torch pipeline (every other device, and this CPU
+    # without numba) is the same algorithm in whole-chunk steps.  Both must give the same
+    # bits, from any group on (``first``, a multiple of the chunk, as the slabs give it).
+    kernels = pytest.importorskip("parity._tf_random_fused")
+    if dtype == torch.float64 and not kernels.EXACT_FLOAT64:
+        pytest.skip("numba uses SVML here: float64 keeps the torch pipeline")
+    if first == "crossing":
+        first = 2 ** (24 if dtype == torch.float32 else 25) - 16
     monkeypatch.setattr(tf_random, "_CHUNK", chunk)
-    fused, torch_pipeline = torch.full((2, size), math.nan)
+    fused, torch_pipeline = torch.full((2, size), math.nan, dtype=dtype)
     fill(fused, seed, first)
     monkeypatch.setattr(tf_random, "_FUSED", False)
     fill(torch_pipeline, seed, first)
     assert not fused.isnan().any()
-    assert torch.equal(fused.view(torch.int32), torch_pipeline.view(torch.int32))
+    bits = torch.int32 if dtype == torch.float32 else torch.int64
+    assert torch.equal(fused.view(bits), torch_pipeline.view(bits))
 
 
 def test_fused_kernels_are_used_and_a_wrong_constant_is_caught(monkeypatch, fused_reload):
@@ -573,7 +583,9 @@ def test_fused_kernels_are_used_and_a_wrong_constant_is_caught(monkeypatch, fuse
     assert tf_random._fused_kernels() is not None
     out = torch.empty(1 << 12)
     assert tf_random._fill_fused(out, (1, 2), 0, "normal")
-    assert not tf_random._fill_fused(out.double(), (1, 2), 0, "normal")  # float32 only
+    kernels, _ = tf_random._fused_kernels()
+    assert tf_random._fill_fused(out.double(), (1, 2), 0, "normal") == kernels.EXACT_FLOAT64
+    assert not tf_random._fill_fused(out.half(), (1, 2), 0, "normal")  # float32, then rounded
     usual = tf_random.truncated_normal((1 << 12,), (1, 2))
     # sincosf's x^2 cosine coefficient off by 1e-6 changes the fused values: comparing can fail.
     c0, c1, *rest = tf_random._COS_POLY
@@ -581,6 +593,17 @@ def test_fused_kernels_are_used_and_a_wrong_constant_is_caught(monkeypatch, fuse
     tf_random._fused_kernels.cache_clear()
     wrong = tf_random.truncated_normal((1 << 12,), (1, 2))
     assert not torch.equal(wrong, usual)
+
+
+def test_float64_keeps_the_torch_pipeline_where_numba_has_svml(monkeypatch):
+    # With Intel's SVML, numba may vectorize log, sin and cos with SVML's functions, which are
+    # not the C library's: float64 must then not take the fused kernels.
+    kernels = pytest.importorskip("parity._tf_random_fused")
+    usual = tf_random.truncated_normal((1001,), (4, 4), torch.float64)
+    monkeypatch.setattr(kernels, "EXACT_FLOAT64", False)
+    assert not tf_random._fill_fused(torch.empty(8, dtype=torch.float64), (4, 4), 0, "normal")
+    assert tf_random._fill_fused(torch.empty(8), (4, 4), 0, "normal")
+    assert torch.equal(tf_random.truncated_normal((1001,), (4, 4), torch.float64), usual)
 
 
 def test_without_numba_the_torch_pipeline_draws(monkeypatch, fused_reload):
