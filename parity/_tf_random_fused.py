@@ -31,6 +31,9 @@ from numba.extending import intrinsic
 
 from parity.tf_random import _ROUNDS as ROUNDS  # a compile-time constant: rounds unroll
 
+if numba.config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: the kernels would run as slow Python
+    raise ImportError("numba's compiler is turned off (NUMBA_DISABLE_JIT)")
+
 
 @intrinsic
 def _float32_bits(typingctx: Any, x: Any) -> Any:

@@ -713,7 +713,7 @@ def _fused_kernels() -> Any:
     """parity._tf_random_fused and the constants its kernels take, or None without numba."""
     try:
         kernels = importlib.import_module("parity._tf_random_fused")
-    except ImportError:  # numba is not installed
+    except ImportError:  # numba is not installed, or its compiler is turned off
         return None
     except RuntimeError as error:  # numba has nowhere to keep compiled kernels, say
         warnings.warn(

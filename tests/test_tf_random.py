@@ -616,6 +616,18 @@ def test_without_numba_the_torch_pipeline_draws(monkeypatch, fused_reload):
     assert torch.equal(tf_random.normal((1001,), (4, 4)), usual)
 
 
+def test_with_numba_s_compiler_turned_off_the_torch_pipeline_draws(monkeypatch, fused_reload):
+    # NUMBA_DISABLE_JIT=1 (for debugging numba code) would run the kernels as Python: slow,
+    # and the bit-cast intrinsic cannot run at all.
+    numba = pytest.importorskip("numba")
+    usual = tf_random.truncated_normal((1001,), (4, 4))
+    monkeypatch.setattr(numba.config, "DISABLE_JIT", True)
+    monkeypatch.delitem(sys.modules, "parity._tf_random_fused", raising=False)
+    tf_random._fused_kernels.cache_clear()
+    assert tf_random._fused_kernels() is None
+    assert torch.equal(tf_random.truncated_normal((1001,), (4, 4)), usual)
+
+
 def test_numba_that_cannot_cache_warns_and_the_torch_pipeline_draws(monkeypatch, fused_reload):
     usual = tf_random.truncated_normal((1001,), (4, 4))
 
