@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from parity.fans import as_int, check_shape
+from parity.fans import FLOAT_DTYPE_NAMES, FLOAT_DTYPES, as_int, check_shape
 
 _IGNORED = ("seed",)  # the seed does not change the distribution
 
@@ -126,11 +126,8 @@ def _check_arguments(
         counts.append(count)
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(
-            f"dtype must be a floating torch.dtype (float16, bfloat16, float32, float64), "
-            f"got {dtype!r}"
-        )
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be a torch dtype among {FLOAT_DTYPE_NAMES}, got {dtype!r}")
     return dims, counts[0], counts[1]
 
 

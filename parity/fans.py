@@ -40,6 +40,23 @@ def as_int(value: Any) -> int | None:
         return None
 
 
+# TensorFlow's floating dtypes, the ones every initializer fills. torch's float8 formats are
+# floating too, but torch cannot sample into them and Keras has no initializer for them.
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+FLOAT_DTYPE_NAMES = "float16, bfloat16, float32 and float64"
+
+
+def tensor_problem(tensor: torch.Tensor) -> str | None:
+    """Why ``tensor`` cannot be initialized in place ("of dtype ...", "with layout ..."), or
+    None: only dense tensors of a dtype in ``FLOAT_DTYPES`` can be."""
+    if tensor.is_nested or tensor.layout is not torch.strided:
+        kind = "nested" if tensor.is_nested else str(tensor.layout)
+        return f"with layout {kind}: only dense (torch.strided) tensors can be initialized"
+    if tensor.dtype not in FLOAT_DTYPES:
+        return f"of dtype {tensor.dtype}: valid dtypes are {FLOAT_DTYPE_NAMES}"
+    return None
+
+
 def check_real(name: str, value: Any) -> float:
     """``value`` as a float: TypeError unless it is a real number (Python or numpy; bools are
     not), ValueError unless it is finite."""

@@ -31,6 +31,7 @@ from parity.fans import (
     check_real,
     compute_fans,
     keras_shape,
+    tensor_problem,
     to_keras_layout,
 )
 from parity.samplers import (
@@ -69,11 +70,9 @@ class InitFn(Protocol):
 def _check_tensor(tensor: Any) -> torch.Tensor:
     if not isinstance(tensor, torch.Tensor):
         raise TypeError(f"expected a torch.Tensor to initialize, got {type(tensor).__name__}")
-    if not tensor.is_floating_point():
-        raise TypeError(
-            f"cannot initialize a tensor of dtype {tensor.dtype}: "
-            "valid dtypes are float16, bfloat16, float32 and float64"
-        )
+    problem = tensor_problem(tensor)
+    if problem is not None:
+        raise TypeError(f"cannot initialize a tensor {problem}")
     strides = tensor.stride()
     if 0 in strides:
         for dim, (size, stride) in enumerate(zip(tensor.shape, strides, strict=True)):

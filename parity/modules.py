@@ -38,7 +38,7 @@ from torch.nn.modules.instancenorm import _InstanceNorm
 from torch.nn.modules.lazy import LazyModuleMixin
 
 from parity import tf_random
-from parity.fans import compute_fans
+from parity.fans import compute_fans, tensor_problem
 from parity.initializers import FAMILIES, FORMS, Initializer, check_fits, get
 from parity.samplers import Distribution
 
@@ -755,11 +755,9 @@ def _check_devices(steps: list[_Step], generator: torch.Generator | None) -> Non
 def _check_dtypes(steps: list[_Step]) -> None:
     for step in steps:
         for tensor in step.slot.torch:
-            if not tensor.is_floating_point():
-                raise TypeError(
-                    f"cannot initialize {step.plan.parameters[0]} of dtype {tensor.dtype}: "
-                    "valid dtypes are float16, bfloat16, float32 and float64"
-                )
+            problem = tensor_problem(tensor)
+            if problem is not None:
+                raise TypeError(f"cannot initialize {step.plan.parameters[0]} {problem}")
             if step.plan.target is not None:
                 try:
                     check_fits(step.plan.target, tensor.dtype)

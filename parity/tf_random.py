@@ -59,7 +59,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from parity.fans import as_int, check_real, check_shape
+from parity.fans import FLOAT_DTYPE_NAMES, FLOAT_DTYPES, as_int, check_real, check_shape
 
 __all__ = ["keras_seed", "normal", "philox", "truncated_normal", "uniform"]
 
@@ -386,7 +386,6 @@ def _sincos(m: torch.Tensor, scratch: _Scratch) -> tuple[torch.Tensor, torch.Ten
 # into ``planes`` of shape (values per block, G): plane i holds value i of every block.
 
 _CHUNK = 1 << 17  # blocks (or truncated-normal groups) per step; a power of two below 2^24
-_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _UNIFORM_BITS = {torch.float16: 10, torch.bfloat16: 7, torch.float32: 23}
 _F64_HIGH_MASK = (1 << 20) - 1  # a float64 uniform's bits from its first word, above 32 more
 _F64_SCALE = 2.0**-52
@@ -797,11 +796,8 @@ def _check_seed(seed: Any) -> tuple[int, int]:
 
 
 def _check_dtype(dtype: Any) -> torch.dtype:
-    if dtype not in _FLOAT_DTYPES:
-        raise TypeError(
-            f"dtype must be one of torch.float16, torch.bfloat16, torch.float32, "
-            f"torch.float64, got {dtype!r}"
-        )
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be a torch dtype among {FLOAT_DTYPE_NAMES}, got {dtype!r}")
     return dtype
 
 

@@ -118,7 +118,8 @@ def test_cuda():
         ({"n": 0}, ValueError, "n must be >= 1"),
         ({"n": 1e6}, TypeError, "n must be an int"),
         ({"alpha": 1.5}, ValueError, "alpha must be a number in"),
-        ({"dtype": torch.int32}, TypeError, "floating torch.dtype"),
+        ({"dtype": torch.int32}, TypeError, "float16, bfloat16, float32 and float64"),
+        ({"dtype": torch.float8_e5m2}, TypeError, "float16, bfloat16, float32 and float64"),
         ({"max_calls": True}, TypeError, "max_calls must be an int"),
     ],
 )

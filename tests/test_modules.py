@@ -615,11 +615,12 @@ def test_non_modules_are_rejected(not_a_module):
         keras_init_(not_a_module)
 
 
-def test_integer_parameters_are_rejected_before_writing():
+@pytest.mark.parametrize("dtype", [torch.int32, torch.float8_e4m3fn], ids=str)
+def test_unsupported_parameter_dtypes_are_rejected_before_writing(dtype):
     model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
-    model[1].weight = nn.Parameter(torch.ones(2, 2, dtype=torch.int32), requires_grad=False)
+    model[1].weight = nn.Parameter(torch.ones(2, 2).to(dtype), requires_grad=False)
     before = snapshot(model)
-    with pytest.raises(TypeError, match=r"dtype torch\.int32"):
+    with pytest.raises(TypeError, match=rf"1\.weight of dtype {dtype}.*float32 and float64"):
         keras_init_(model)
     assert_unchanged(model, before)
 

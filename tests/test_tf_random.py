@@ -400,8 +400,9 @@ def test_bad_arguments_raise():
         tf_random.normal((2,), (1, 2.5))
     with pytest.raises(ValueError, match="int64"):
         tf_random.normal((2,), (2**63, 0))
-    with pytest.raises(TypeError, match="dtype"):
-        tf_random.normal((2,), (1, 2), torch.int32)
+    for dtype in (torch.int32, torch.float8_e4m3fn):
+        with pytest.raises(TypeError, match=r"dtype must be .*float32 and float64"):
+            tf_random.normal((2,), (1, 2), dtype)
     with pytest.raises(ValueError, match="finite"):
         tf_random.uniform((2,), (1, 2), maxval=math.inf)
     with pytest.raises(TypeError, match="stddev"):
