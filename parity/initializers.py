@@ -84,9 +84,22 @@ def _check_tensor(tensor: Any) -> torch.Tensor:
     return tensor
 
 
-def _check_generator(generator: Any) -> None:
-    if generator is not None and not isinstance(generator, torch.Generator):
+def _check_generator(generator: Any, tensor: torch.Tensor) -> None:
+    if generator is None:
+        return
+    if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {generator!r}")
+    if not on_generator_device(tensor, generator):
+        raise ValueError(
+            f"generator is on {generator.device} but the tensor is on {tensor.device}; "
+            "pass a generator on the tensor's device"
+        )
+
+
+def on_generator_device(tensor: torch.Tensor, generator: torch.Generator) -> bool:
+    """Whether ``generator`` can fill ``tensor`` (torch draws only from a generator on the
+    tensor's device type; a meta tensor is never drawn into)."""
+    return tensor.is_meta or tensor.device.type == generator.device.type
 
 
 def _positive(name: str, value: Any) -> float:
@@ -176,7 +189,7 @@ def _fill_(
 
     With a seed, the values are TensorFlow's for that seed, drawn in the Keras layout of the
     weight and written into the torch layout."""
-    _check_generator(generator)
+    _check_generator(generator, tensor)
     seed_pair = _seed_pair(seed, generator)
     check_layout(layout)
     check_fits(target, tensor.dtype)
@@ -893,6 +906,7 @@ class Initializer:
     def __call__(
         self, tensor: torch.Tensor, *, generator: torch.Generator | None = None
     ) -> torch.Tensor:
+        _check_tensor(tensor)
         entry = _ENTRIES[self.name]
         kwargs = _without(self.config, _AXES)
         if self.fan_axes is not None:
@@ -903,7 +917,7 @@ class Initializer:
             kwargs["generator"] = generator
             kwargs["seed"] = self.seed
         else:
-            _check_generator(generator)
+            _check_generator(generator, tensor)
         return entry.function(tensor, **kwargs)
 
 

@@ -39,7 +39,14 @@ from torch.nn.modules.lazy import LazyModuleMixin
 
 from parity import tf_random
 from parity.fans import compute_fans, tensor_problem
-from parity.initializers import FAMILIES, FORMS, Initializer, check_fits, get
+from parity.initializers import (
+    FAMILIES,
+    FORMS,
+    Initializer,
+    check_fits,
+    get,
+    on_generator_device,
+)
 from parity.samplers import Distribution
 
 __all__ = [
@@ -745,7 +752,7 @@ def _check_devices(steps: list[_Step], generator: torch.Generator | None) -> Non
         raise TypeError(f"generator must be a torch.Generator or None, got {generator!r}")
     for step in steps:
         for tensor in step.slot.torch:
-            if not tensor.is_meta and tensor.device.type != generator.device.type:
+            if not on_generator_device(tensor, generator):
                 raise ValueError(
                     f"generator is on {generator.device} but {step.plan.parameters[0]} is on "
                     f"{tensor.device}; pass a generator on the parameters' device"

@@ -464,6 +464,19 @@ def test_not_a_tensor():
         parity.he_normal_([[1.0, 2.0]])
 
 
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("init", RANDOM, ids=[f.__name__ for f in RANDOM])
+def test_generator_on_another_device_leaves_tensor_untouched(init):
+    for w, generator in [
+        (torch.ones(64, 64), torch.Generator("cuda")),
+        (torch.ones(64, 64, device="cuda"), torch.Generator()),
+    ]:
+        with pytest.raises(ValueError, match=r"generator is on .* but the tensor is on"):
+            init(w, generator=generator)
+        assert (w == 1).all()
+
+
 def test_bad_generator_leaves_tensor_untouched():
     w = torch.ones(4, 4)
     with pytest.raises(TypeError, match=r"generator must be a torch\.Generator"):
