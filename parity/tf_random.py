@@ -781,7 +781,12 @@ def _fused_box_muller_parts(mantissas: np.ndarray) -> np.ndarray | None:
 
 
 def _check_seed(seed: Any) -> tuple[int, int]:
-    message = f"seed must be a pair of ints in the int64 range [-2**63, 2**63), got {seed!r}"
+    message = (
+        "seed must be a pair of ints in the int64 range [-2**63, 2**63) (a sequence, or a 1-D "
+        f"integer tensor or array of 2, as TensorFlow takes), got {seed!r}"
+    )
+    if isinstance(seed, (torch.Tensor, np.ndarray)) and seed.ndim == 1:
+        seed = seed.tolist()  # float and bool elements become floats and bools: refused below
     if isinstance(seed, (str, bytes)) or not isinstance(seed, Sequence) or len(seed) != 2:
         raise TypeError(message)
     pair = []
@@ -905,7 +910,7 @@ def _fill_normal(out: torch.Tensor, seed: tuple[int, int], first: int) -> None:
 
 def uniform(
     shape: Sequence[int],
-    seed: Sequence[int],
+    seed: Sequence[int] | torch.Tensor | np.ndarray,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str = "cpu",
     minval: float = 0.0,
@@ -921,7 +926,8 @@ def uniform(
 
     Args:
         shape: the output shape.
-        seed: the seed pair ``[s0, s1]``, ints in the int64 range.
+        seed: the seed pair ``[s0, s1]``, ints in the int64 range (or, as TensorFlow's
+            seed tensor, a 1-D integer tensor or array of two).
         dtype: torch.float32 (default), float64, float16 or bfloat16.
         device: where to create the tensor.
         minval, maxval: the bounds (finite; rounded to ``dtype`` first, as TensorFlow does).
@@ -945,7 +951,7 @@ def uniform(
 
 def normal(
     shape: Sequence[int],
-    seed: Sequence[int],
+    seed: Sequence[int] | torch.Tensor | np.ndarray,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str = "cpu",
     mean: float = 0.0,
@@ -962,7 +968,8 @@ def normal(
 
     Args:
         shape: the output shape.
-        seed: the seed pair ``[s0, s1]``, ints in the int64 range.
+        seed: the seed pair ``[s0, s1]``, ints in the int64 range (or, as TensorFlow's
+            seed tensor, a 1-D integer tensor or array of two).
         dtype: torch.float32 (default), float64, float16 or bfloat16.
         device: where to create the tensor.
         mean, stddev: finite; rounded to ``dtype`` first, as TensorFlow does.
@@ -982,7 +989,7 @@ def normal(
 
 def truncated_normal(
     shape: Sequence[int],
-    seed: Sequence[int],
+    seed: Sequence[int] | torch.Tensor | np.ndarray,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str = "cpu",
     mean: float = 0.0,
@@ -998,7 +1005,8 @@ def truncated_normal(
 
     Args:
         shape: the output shape.
-        seed: the seed pair ``[s0, s1]``, ints in the int64 range.
+        seed: the seed pair ``[s0, s1]``, ints in the int64 range (or, as TensorFlow's
+            seed tensor, a 1-D integer tensor or array of two).
         dtype: torch.float32 (default), float64, float16 or bfloat16.
         device: where to create the tensor.
         mean, stddev: finite; rounded to ``dtype`` first, as TensorFlow does.  ``stddev`` is

@@ -389,6 +389,36 @@ def test_output_properties():
     assert float(u.min()) >= -2.0 and float(u.max()) < 3.0
 
 
+def test_seed_tensors_as_tensorflow_takes_them():
+    as_tuple = tf_random.normal((5, 3), (-7, 2**40))
+    for seed in (
+        torch.tensor([-7, 2**40]),
+        np.array([-7, 2**40], dtype=np.int64),
+        [np.int64(-7), torch.tensor(2**40)],
+    ):
+        assert torch.equal(tf_random.normal((5, 3), seed), as_tuple)
+    small = tf_random.uniform((9,), torch.tensor([3, -1], dtype=torch.int32))
+    assert torch.equal(small, tf_random.uniform((9,), (3, -1)))
+    for bad in (
+        torch.tensor([1.0, 2.0]),
+        torch.tensor([True, False]),
+        np.array([1.5, 2.0]),
+        torch.tensor([[1, 2]]),
+        torch.tensor([1, 2, 3]),
+        torch.tensor(7),
+    ):
+        with pytest.raises(TypeError, match="1-D integer tensor or array of 2"):
+            tf_random.normal((2,), bad)
+
+
+def test_int32_seed_tensor_matches_tensorflow():
+    tf = pytest.importorskip("tensorflow")
+    seed = tf.constant([-3, 2**31 - 1], tf.int32)
+    theirs = tf.random.stateless_truncated_normal((7, 5), seed=seed).numpy()
+    mine = tf_random.truncated_normal((7, 5), torch.from_numpy(seed.numpy()))
+    assert torch.equal(mine, torch.from_numpy(theirs))
+
+
 def test_bad_arguments_raise():
     with pytest.raises(TypeError, match="shape"):
         tf_random.normal(5, (1, 2))

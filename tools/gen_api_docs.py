@@ -16,7 +16,7 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "api.md"
 HEADER = """# API reference
 
 Generated from the docstrings by `python tools/gen_api_docs.py`; do not edit by hand.
-Every initializer works in place on any float dtype (float16, bfloat16, float32, float64), CPU or
+Every initializer works in place on dense float16, bfloat16, float32 and float64 tensors, CPU or
 CUDA, non-contiguous views and `nn.Parameter`s, runs under `no_grad`, and returns the tensor.
 """
 SECTIONS = {
