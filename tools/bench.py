@@ -23,12 +23,12 @@ torch's orthogonal_, all on the same tensor.  float16/bfloat16 cases also time t
 on float32 values of the same shape: "full speed" for reduced precision means that speed.
 
 --memory fills a tensor of >= 1 GiB with each initializer (and each torch baseline) in a fresh
-subprocess and reports the peak extra memory against the 10%-of-the-tensor target (CPU: peak
-RSS from getrusage minus the RSS before the call; CUDA: torch.cuda.max_memory_allocated minus
-the memory allocated before the call).  --suite-share runs parity-suite cases
-(parity.suite.runner.run_case, torch side) at n = 10^7 draws each and reports the split the
-runner measures: the loop of initializer calls (sampling) vs everything else (testing); without
-the suite installed it times a generic sort-and-KS check instead.
+subprocess and reports the peak extra memory against the 10%-of-the-tensor target (CPU: the
+process's peak RSS, VmHWM on Linux, minus the RSS before the call; CUDA:
+torch.cuda.max_memory_allocated minus the memory allocated before the call).  --suite-share
+runs parity-suite cases (parity.suite.runner.run_case, torch side) at n = 10^7 draws each and
+reports the split the runner measures: the loop of initializer calls (sampling) vs everything
+else (testing); without the suite installed it times a generic sort-and-KS check instead.
 
 On CUDA each timing also gets the share of the GPU's peak memory bandwidth it reaches: the
 tensor's bytes (each value written once, the least any in-place sampler moves) per second over
@@ -394,7 +394,7 @@ def memory_case(spec: dict[str, Any]) -> dict[str, Any]:
         before = _current_rss()
         fill(tensor, gen)
         extra = max(0, _peak_rss() - before)
-        how = "peak RSS (getrusage ru_maxrss) minus RSS before the call"
+        how = "peak RSS (VmHWM, or getrusage ru_maxrss) minus RSS before the call"
     return {
         **spec,
         "tensor_bytes": tensor_bytes,
@@ -405,6 +405,15 @@ def memory_case(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _peak_rss() -> int:
+    # Linux: the process's own high-water mark. getrusage's ru_maxrss would do, except that
+    # a child starts from its parent's (it survives exec): a large parent inflates it.
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     import resource  # Unix only
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
