@@ -607,7 +607,7 @@ def orthogonal_(
         layout: ``"torch"`` (default) or ``"keras"``.
         generator: the ``torch.Generator`` to draw from.
         seed: instead of a generator, Keras's int seed: Keras's values for it, up to the
-            rounding of torch's QR against TensorFlow's.
+            rounding of the QR (computed in the weight's memory here).
 
     Example:
         >>> lstm = torch.nn.LSTM(32, 64)

@@ -772,15 +772,6 @@ def _check_dtypes(steps: list[_Step]) -> None:
                     raise ValueError(f"{step.plan.parameters[0]}: {error}") from error
 
 
-def _keras_values(
-    target: Any, slot: _Slot, seed: tuple[int, int], like: torch.Tensor
-) -> torch.Tensor | None:
-    """Keras's values of one weight for a seed pair, in Keras's layout (None if not random)."""
-    if not hasattr(target, "draw"):
-        return None
-    return target.draw(slot.keras_shape, seed, like.dtype, like.device)
-
-
 @torch.no_grad()
 def _write(
     steps: list[_Step],
@@ -807,14 +798,13 @@ def _write(
         # the plan gets Keras seed `seed + i`: keras.initializers.X(seed=seed + i)'s values.
         own = getattr(step.plan.initializer, "seed", None)
         weight_seed = own if own is not None else None if seed is None else seed + index
-        if weight_seed is not None:
-            values = _keras_values(target, slot, tf_random.keras_seed(weight_seed), slot.torch[0])
-            if values is not None:
-                if slot.view is not None:
-                    slot.view.copy_(values)
-                else:
-                    slot.store(values)
-                continue
+        if weight_seed is not None and hasattr(target, "draw"):  # random: Keras's values
+            pair, like = tf_random.keras_seed(weight_seed), slot.torch[0]
+            if slot.view is not None:  # drawn straight into the torch memory
+                target.draw(slot.keras_shape, pair, like.dtype, like.device, out=slot.view)
+            else:
+                slot.store(target.draw(slot.keras_shape, pair, like.dtype, like.device))
+            continue
         if slot.view is not None:
             target.fill_(slot.view, generator)
         else:

@@ -46,7 +46,9 @@ _CHUNK = 1 << 20
 _ORTHOGONAL_BLOCK = 128
 # Weights of fewer values take orthogonal_'s Gaussian-buffer route: one linalg.qr call is
 # quicker there than a block's dozen small operations (measured: 256 x 256 in 1.5 ms against
-# 2.2 ms; 512 x 256 in 4.5 ms against 2.8 ms), and their buffer is at most 512 KiB.
+# 2.2 ms; 512 x 256 in 4.5 ms against 2.8 ms), and their buffer is at most 512 KiB.  So do
+# seeded ones (the QR in place: 256 x 256 in 4.8-5.6 ms against 3.0 ms; 1024 x 1024 in
+# 59-68 ms against 74 ms).
 _ORTHOGONAL_IN_PLACE_MIN = 1 << 17
 
 Step = Callable[[torch.Tensor], object]
@@ -292,6 +294,87 @@ class TruncatedNormal:
         tensor.clamp_(lowest, highest)
 
 
+def _reflector_block(m: int, n: int) -> int:
+    """Reflectors per block for an ``m × n`` matrix built in place: at most
+    ``_ORTHOGONAL_BLOCK``, and for a large weight few enough that a block (``m × block``
+    values) stays within 5% of it."""
+    block = min(n, _ORTHOGONAL_BLOCK)
+    if m * n > _CHUNK:
+        block = max(1, min(block, n // 20))
+    return block
+
+
+def _wy_factor(v: torch.Tensor, taus: torch.Tensor | None = None) -> torch.Tensor:
+    """The upper-triangular ``T`` with ``H_0 H_1 ... H_{b-1} = I - V T Vᵀ`` for the
+    reflectors ``H_k = I - tau_k v_k v_kᵀ`` in the columns of ``v`` (compact WY form).
+
+    ``T⁻¹`` is the strict upper triangle of ``VᵀV`` plus ``diag(1 / tau)``, for the given
+    ``taus`` (LAPACK's reflectors) or, with None, ``tau = 2 / vᵀv`` (exact reflectors of
+    vectors of any length: half of ``VᵀV``'s diagonal).  A zero column with ``tau = 0``
+    (``H = I``) gets 1 there, which leaves it out.  ``VᵀV`` and the solve run in float64:
+    from a float32 ``VᵀV``, float32 Q came out 6e-6 off orthogonal at 8192 × 2048 (torch's
+    QR: 1e-6); from a float64 one, 2e-7."""
+    gram = _gram64(v).triu_()
+    diagonal = gram.diagonal()
+    if taus is None:
+        diagonal.mul_(0.5)
+    else:
+        diagonal.copy_(taus.double().reciprocal())
+    diagonal.masked_fill_((diagonal == 0) | diagonal.isinf(), 1.0)
+    identity = torch.eye(v.shape[1], dtype=gram.dtype, device=gram.device)
+    return torch.linalg.solve_triangular(gram, identity, upper=True).to(v.dtype)
+
+
+def _householder_qr_(a: torch.Tensor, taus: torch.Tensor, buffer: torch.Tensor) -> None:
+    """Householder QR of the ``m × n`` matrix ``a`` (``m >= n``, any strides) in its own
+    memory, as LAPACK's ``geqrf`` leaves it: R on and above the diagonal, reflector ``k``
+    below it in column ``k`` (its leading 1 implied), its ``tau`` in ``taus[k]``.
+
+    Blocked as LAPACK blocks it: each panel of columns is factored by ``torch.geqrf`` in a
+    column-major copy (``buffer``: at least ``m × block`` values), then its reflectors update
+    the columns to its right with matrix products."""
+    m, n = a.shape
+    block = _reflector_block(m, n)
+    for start in range(0, n, block):
+        width = min(block, n - start)
+        panel = a[start:, start : start + width]
+        work = buffer[: (m - start) * width].view(width, m - start).mT.copy_(panel)
+        torch.geqrf(work, out=(work, taus[start : start + width]))
+        panel.copy_(work)
+        if start + width < n:
+            v = _unit_lower_(work, taus[start : start + width])
+            t = _wy_factor(v, taus[start : start + width])
+            trailing = a[start:, start + width :]
+            trailing.addmm_(v, t.mT @ (v.mT @ trailing), alpha=-1.0)  # (I - V T Vᵀ)ᵀ C
+
+
+def _unit_lower_(work: torch.Tensor, taus: torch.Tensor) -> torch.Tensor:
+    """``work``'s reflectors as full columns: zeros above the diagonal, ones on it, and a zero
+    column where ``tau = 0`` (LAPACK's ``H = I``)."""
+    work.tril_(-1).diagonal().fill_(1.0)
+    return work.mul_((taus != 0).to(work.dtype))
+
+
+def _form_q_(a: torch.Tensor, taus: torch.Tensor, buffer: torch.Tensor) -> None:
+    """Overwrite ``a``, as :func:`_householder_qr_` leaves it, with the first ``n`` columns
+    of ``Q = H_0 H_1 ... H_{n-1}`` (LAPACK's ``orgqr``, in place): the blocks last to first,
+    each one's reflectors copied to ``buffer`` before its columns are overwritten."""
+    m, n = a.shape
+    block = _reflector_block(m, n)
+    for start in reversed(range(0, n, block)):
+        width = min(block, n - start)
+        panel = a[start:, start : start + width]
+        work = buffer[: (m - start) * width].view(width, m - start).mT.copy_(panel)
+        v = _unit_lower_(work, taus[start : start + width])
+        t = _wy_factor(v, taus[start : start + width])
+        if start + width < n:  # the later columns, zero above row start + width
+            trailing = a[start:, start + width :]
+            trailing.addmm_(v, t @ (v.mT @ trailing), alpha=-1.0)
+        # This block's columns: H [I; 0] = [I; 0] - V T V[:width]ᵀ; zero above row start.
+        panel.zero_().addmm_(v, t @ v[:width].mT, alpha=-1.0).diagonal().add_(1.0)
+        a[:start, start : start + width].zero_()
+
+
 def _gram64(u: torch.Tensor, rows: int = 1024) -> torch.Tensor:
     """``uᵀu`` in float64, converting ``rows`` rows of ``u`` at a time (a float64 copy of all
     of ``u`` would double its memory)."""
@@ -311,7 +394,8 @@ class Orthogonal:
     of Q multiplied by the sign of R's diagonal, transposed when ``rows < cols``.  Contiguous
     float32/float64 weights of at least 128K values on the CPU get the same law built in their
     own memory from random Householder reflectors (``_fill_in_place_``), without the Gaussian
-    matrix or its QR.
+    matrix or its QR.  With a seed (``draw``), Keras's Gaussian matrix is drawn into the
+    weight and its QR and Q computed there (``_householder_qr_``, ``_form_q_``).
     """
 
     rows: int
@@ -361,9 +445,7 @@ class Orthogonal:
         matrix = tensor.view(self.rows, self.cols)
         q = matrix if self.rows >= self.cols else matrix.mT  # m × n, m >= n
         m, n = q.shape
-        block = min(n, _ORTHOGONAL_BLOCK)
-        if tensor.numel() > _CHUNK:  # keep a block of reflectors within 5% of the weight
-            block = max(1, min(block, n // 20))
+        block = _reflector_block(m, n)
         q.zero_()
         buffer = torch.empty(m * block, dtype=tensor.dtype, device=tensor.device)  # one block
         for start in reversed(range(0, n, block)):
@@ -381,16 +463,9 @@ class Orthogonal:
             # share a sign, so |v|² = |x|² + 2 c x_0 + c² = 2 |c| |x_0 + c|: no second pass.
             norms = head.abs().mul_(c.abs()).mul_(2.0).sqrt_()
             reflectors.div_(norms.clamp_(min=torch.finfo(norms.dtype).tiny))
-            # H_start ... H_{start+width-1} = I - U T Uᵀ with T⁻¹ the upper triangle of UᵀU,
-            # its diagonal halved (each uᵀu as computed, not 1: u is only about unit length);
-            # a zero x (never, in practice) gives u = 0 and H = I.  UᵀU and T in float64: from
-            # a float32 UᵀU, float32 Q came out 6e-6 off orthogonal at 8192 x 2048 (torch's QR:
-            # 1e-6); from a float64 one, 2e-7.
-            gram = _gram64(reflectors).triu_()
-            halves = gram.diagonal().mul_(0.5)
-            inverse_t = gram.diagonal_scatter(halves.masked_fill_(halves == 0, 0.5))
-            identity = torch.eye(width, dtype=gram.dtype, device=gram.device)
-            t = torch.linalg.solve_triangular(inverse_t, identity, upper=True).to(tensor.dtype)
+            # u is only about unit length, so T takes each uᵀu as computed (tau = 2 / uᵀu); a
+            # zero x (never, in practice) gives u = 0 and H = I.
+            t = _wy_factor(reflectors)
             trailing = q[start:, start:]
             trailing.addmm_(reflectors, t @ (reflectors.mT @ trailing), alpha=-1.0)
         return tensor
@@ -404,14 +479,61 @@ class Orthogonal:
         out: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Keras's values for a Keras-layout ``shape`` (flattened as Keras flattens it), up to
-        the rounding of torch's QR against TensorFlow's; written into ``out`` if given (the QR
-        needs the whole Gaussian matrix, so this one is drawn whole first)."""
+        the rounding of the QR here against TensorFlow's; written into ``out`` if given.
+
+        Into a float32/float64 CPU ``out`` of at least ``_ORTHOGONAL_IN_PLACE_MIN`` values
+        whose memory can be read as Keras's Gaussian matrix (``_gaussian_matrix``), the
+        Gaussian is drawn there and Q built over it in place
+        (blocked Householder QR, then Q from the reflectors), with one block of reflectors as
+        the only large buffer.  Otherwise the Gaussian matrix is drawn whole and handed to
+        ``linalg.qr``."""
         from parity import tf_random
 
         keras = Orthogonal(math.prod(shape[:-1]), shape[-1], self.gain)
-        gaussian = tf_random.normal(keras._tall, seed, _compute_dtype(dtype), device)
-        values = keras._orthogonalize(gaussian).reshape(shape).to(dtype)
-        return values if out is None else out.copy_(values)
+        matrix = None
+        if (
+            out is not None
+            and out.device.type == "cpu"
+            and dtype in _WIDE_DTYPES
+            and out.numel() >= _ORTHOGONAL_IN_PLACE_MIN  # below, one linalg.qr is quicker
+        ):
+            matrix = keras._gaussian_matrix(out)
+        if matrix is None:
+            gaussian = tf_random.normal(keras._tall, seed, _compute_dtype(dtype), device)
+            values = keras._orthogonalize(gaussian).reshape(shape).to(dtype)
+            return values if out is None else out.copy_(values)
+        assert out is not None
+        if keras.rows >= keras.cols:
+            tf_random.normal(shape, seed, dtype, device, out=out)
+        else:  # Keras draws the transposed (cols, rows) matrix: here, out's last axis first
+            tf_random.normal(out.movedim(-1, 0).shape, seed, dtype, device, out=out.movedim(-1, 0))
+        m, n = matrix.shape
+        taus = torch.empty(n, dtype=dtype)
+        buffer = torch.empty(m * _reflector_block(m, n), dtype=dtype)
+        _householder_qr_(matrix, taus, buffer)
+        scales = self._column_scales(matrix.diagonal().clone())
+        _form_q_(matrix, taus, buffer)
+        matrix.mul_(scales)
+        return out
+
+    def _gaussian_matrix(self, out: torch.Tensor) -> torch.Tensor | None:
+        """Keras's tall Gaussian matrix as a 2-D view of the Keras-layout ``out``, or None.
+
+        Keras draws a ``(rows, cols)`` matrix when ``rows >= cols``, flattening every axis
+        but the last into the rows; else a ``(cols, rows)`` one that it transposes after the
+        QR.  The rows of a tall matrix may come in any order (the QR of ``P A`` is ``P Q``
+        times the same R), so the leading axes may be taken in the order of their strides;
+        its columns may not be reordered."""
+        lead = list(range(out.dim() - 1))
+        if self.rows >= self.cols:
+            lead.sort(key=out.stride, reverse=True)
+            candidate, shape = out.permute(*lead, -1), (self.rows, self.cols)
+        else:
+            candidate, shape = out.movedim(-1, 0), (self.cols, self.rows)
+        try:
+            return candidate.view(shape)
+        except RuntimeError:  # the leading axes do not make one strided axis
+            return None
 
     @property
     def _tall(self) -> tuple[int, int]:

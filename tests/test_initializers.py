@@ -1,6 +1,8 @@
 """torch.nn.init conventions, bounds, dtypes, get(), and bad input."""
 
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -258,20 +260,117 @@ def test_orthogonal_is_orthogonal(shape, layout):
     torch.testing.assert_close(gram, 2.25 * torch.eye(small, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("shape", [(50, 20), (20, 50), (30, 30), (16, 4, 3, 3), (300, 200)])
-@pytest.mark.parametrize("route", ["in-place", "buffer", "seeded-buffer"])
+ORTHOGONAL_SHAPES = [(50, 20), (20, 50), (30, 30), (16, 4, 3, 3), (300, 200), (40, 2, 3, 3)]
+
+
+@pytest.mark.parametrize("shape", ORTHOGONAL_SHAPES)
+@pytest.mark.parametrize("route", ["in-place", "buffer", "seeded-in-place", "seeded-buffer"])
 def test_orthogonal_float64_gain_is_exact(shape, route, monkeypatch):
     # A gain that float32 cannot hold: the float64 Gram must be gain² I to float64 rounding,
     # on the in-place route (CPU generator mode; 300 x 200 in two blocks of reflectors, 128
-    # and 72) and on the Gaussian-buffer route (small weights, and seed mode).
-    if route == "in-place":
+    # and 72), on the Gaussian-buffer route (small weights), and in seed mode (the QR in the
+    # weight's memory, in two blocks for 300 x 200, but a buffer for (40, 2, 3, 3); a buffer
+    # for small weights).
+    if route.endswith("in-place"):
         monkeypatch.setattr(parity.samplers, "_ORTHOGONAL_IN_PLACE_MIN", 0)
-    seed = 3 if route == "seeded-buffer" else None
+    seed = 3 if route.startswith("seeded") else None
     w = parity.orthogonal_(torch.empty(shape, dtype=torch.float64), gain=1.7, seed=seed)
     m = w.reshape(shape[0], -1)
     gram = m.T @ m if m.shape[0] >= m.shape[1] else m @ m.T
     error = (gram / 1.7**2 - torch.eye(min(m.shape), dtype=torch.float64)).abs().max()
     assert error < 1e-12, error
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("memory", ["row-major", "column-major", "every other column"], ids=str)
+@pytest.mark.parametrize("size", [(300, 200), (64, 64), (500, 1), (2000, 41)], ids=str)
+def test_householder_qr_in_place_matches_linalg_qr(size, memory, dtype, monkeypatch):
+    # Seed mode's QR, in blocks (of 16 here, and of 2 for 2000 x 41: the 5% rule) on views
+    # with any strides, must give torch's Q and R up to rounding.
+    monkeypatch.setattr(parity.samplers, "_ORTHOGONAL_BLOCK", 16)
+    m, n = size
+    generator = torch.Generator().manual_seed(m + n)
+    gaussian = torch.randn(m, n, dtype=dtype, generator=generator)
+    if memory == "row-major":
+        a = gaussian.clone()
+    elif memory == "column-major":
+        a = gaussian.T.clone().T
+    else:
+        a = torch.zeros(m, 2 * n, dtype=dtype)[:, ::2].copy_(gaussian)
+    q, r = torch.linalg.qr(gaussian)
+    taus = torch.empty(n, dtype=dtype)
+    buffer = torch.empty(m * parity.samplers._reflector_block(m, n), dtype=dtype)
+    parity.samplers._householder_qr_(a, taus, buffer)
+    tolerance = 1e-4 if dtype == torch.float32 else 1e-12
+    assert (a.triu()[:n] - r).abs().max() < tolerance * r.abs().max()
+    parity.samplers._form_q_(a, taus, buffer)
+    assert (a - q).abs().max() < tolerance
+
+
+def test_householder_qr_keeps_columns_with_nothing_to_reflect():
+    # An upper-triangular matrix needs no reflection: LAPACK's tau is 0 there (H = I).
+    a = torch.tensor([[-2.0, 1.0, 3.0], [0.0, 5.0, -1.0], [0.0, 0.0, -4.0], [0.0, 0.0, 0.0]])
+    taus = torch.empty(3)
+    buffer = torch.empty(12)
+    parity.samplers._householder_qr_(a, taus, buffer)
+    assert taus.tolist() == [0.0, 0.0, 0.0]
+    parity.samplers._form_q_(a, taus, buffer)
+    assert torch.equal(a, torch.eye(4, 3))
+
+
+@pytest.mark.parametrize(
+    ("shape", "layout", "in_place"),
+    [
+        ((40, 300), "torch", True),  # Keras (300, 40): the weight's transpose, tall
+        ((300, 40), "torch", True),  # Keras (40, 300): Keras's Gaussian is the weight itself
+        ((24, 8, 3, 5), "torch", True),  # Keras (3, 5, 8, 24): rows read in memory order
+        ((40, 2, 3, 3), "torch", False),  # wide, rows (3, 3, 2) not one strided axis
+        ((3, 5, 8, 24), "keras", True),
+        ((3, 3, 2, 40), "keras", True),
+    ],
+)
+def test_seeded_orthogonal_builds_q_in_the_weight(shape, layout, in_place, monkeypatch):
+    monkeypatch.setattr(parity.samplers, "_ORTHOGONAL_IN_PLACE_MIN", 0)  # small weights too
+    built = []
+    qr = parity.samplers._householder_qr_
+    monkeypatch.setattr(
+        parity.samplers, "_householder_qr_", lambda a, *rest: (built.append(a), qr(a, *rest))
+    )
+    w = torch.empty(shape)
+    parity.orthogonal_(w, seed=5, layout=layout)
+    assert [a.untyped_storage().data_ptr() for a in built] == [w.untyped_storage().data_ptr()] * (
+        in_place
+    )
+
+
+SEEDED_ORTHOGONAL_MEMORY = """
+import torch, parity
+def kib(field):  # this process's own figures (getrusage's peak starts from the parent's)
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field))
+parity.orthogonal_(torch.empty(256, 128), seed=1)  # warm-up: code pages, LAPACK, the kernels
+w = torch.ones(1024, 65536)  # Linear(65536, 1024): Keras's (65536, 1024) kernel, 256 MiB
+before = kib("VmRSS:")  # with the weight's pages written, so they count before
+parity.orthogonal_(w, seed=1)
+extra = (kib("VmHWM:") - before) * 1024
+gram = w @ w.T
+print(extra / (w.numel() * 4), (gram - torch.eye(1024)).abs().max().item())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
+def test_seeded_orthogonal_memory():
+    # The Gaussian, the QR and Q share the weight's memory: the extra is a 16 MiB slab of
+    # draws, one block of 51 reflectors (13 MiB) and LAPACK's and BLAS's buffers (8% in
+    # all, measured). Before, the Gaussian, QR's copy of it and Q took over 200%.
+    done = subprocess.run(
+        [sys.executable, "-c", SEEDED_ORTHOGONAL_MEMORY], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    share, error = map(float, done.stdout.split())
+    assert share < 0.2, share
+    assert error < 1e-5, error
 
 
 # --------------------------------------------------------------------------- get()

@@ -92,11 +92,26 @@ def test_keras_layout_takes_values_as_they_are():
     assert np.array_equal(emb.numpy(), np.asarray(theirs))
 
 
-def test_orthogonal_matches_keras_to_qr_rounding():
-    shape = (48, 16, 3)  # Keras (3, 16, 48): a 48 x 48 flat matrix
-    ours = parity.orthogonal_(torch.empty(shape), gain=1.3, seed=11).numpy()
-    theirs = keras_values("Orthogonal", shape, 11, gain=1.3)
-    assert np.abs(ours - theirs).max() < 1e-5
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (48, 16, 3),  # Keras (3, 16, 48): a 48 x 48 flat matrix
+        (40, 300),  # Linear(300, 40): Keras (300, 40), tall
+        (300, 40),  # Linear(40, 300): Keras (40, 300), wide: Keras draws (300, 40)
+        (24, 8, 3, 5),  # Conv2d(8, 24, (3, 5)): Keras (3, 5, 8, 24), rows in another order
+        (96, 4, 3, 3),  # Conv2d(4, 96, 3): wide, its rows not one strided axis in torch
+    ],
+    ids=str,
+)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("route", ["in place", "buffer"])
+def test_orthogonal_matches_keras_to_qr_rounding(shape, dtype, route, monkeypatch):
+    if route == "in place":  # as large weights are: the QR in the weight's memory
+        monkeypatch.setattr(parity.samplers, "_ORTHOGONAL_IN_PLACE_MIN", 0)
+    weight = torch.empty(shape, dtype=getattr(torch, dtype))
+    ours = parity.orthogonal_(weight, gain=1.3, seed=11).numpy()
+    theirs = keras_values("Orthogonal", shape, 11, dtype=dtype, gain=1.3)
+    assert np.abs(ours - theirs).max() < (1e-5 if dtype == "float32" else 1e-13)
 
 
 def test_seeded_config_from_keras_serialize():
