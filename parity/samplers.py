@@ -483,10 +483,9 @@ class Orthogonal:
 
         Into a float32/float64 CPU ``out`` of at least ``_ORTHOGONAL_IN_PLACE_MIN`` values
         whose memory can be read as Keras's Gaussian matrix (``_gaussian_matrix``), the
-        Gaussian is drawn there and Q built over it in place
-        (blocked Householder QR, then Q from the reflectors), with one block of reflectors as
-        the only large buffer.  Otherwise the Gaussian matrix is drawn whole and handed to
-        ``linalg.qr``."""
+        Gaussian is drawn there and Q built over it in place (blocked Householder QR, then Q
+        from the reflectors), with one block of reflectors as the only large buffer.
+        Otherwise the Gaussian matrix is drawn whole and handed to ``linalg.qr``."""
         from parity import tf_random
 
         keras = Orthogonal(math.prod(shape[:-1]), shape[-1], self.gain)
