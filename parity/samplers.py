@@ -417,11 +417,15 @@ class Orthogonal:
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         if (
             tensor.device.type == "cpu"
-            and tensor.dtype in _WIDE_DTYPES
             and tensor.is_contiguous()
             and tensor.numel() >= _ORTHOGONAL_IN_PLACE_MIN
         ):
-            return self._fill_in_place_(tensor, generator)
+            if tensor.dtype in _WIDE_DTYPES:
+                return self._fill_in_place_(tensor, generator)
+            # float16/bfloat16: Q built in a float32 copy and rounded to nearest, a buffer
+            # twice the weight's bytes instead of the Gaussian, QR's copy of it and Q.
+            values = torch.empty(tensor.shape, dtype=torch.float32)
+            return tensor.copy_(self._fill_in_place_(values, generator))
         gaussian = torch.empty(self._tall, dtype=_compute_dtype(tensor.dtype), device=tensor.device)
         gaussian.normal_(generator=generator)
         return tensor.copy_(self._orthogonalize(gaussian).reshape(tensor.shape))

@@ -102,6 +102,18 @@ def test_orthogonal_entries(rows, cols, route, monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("shape", [(300, 200), (200, 300)], ids=str)
+def test_reduced_precision_orthogonal_is_the_float32_one_rounded(shape, dtype, monkeypatch):
+    # Large float16/bfloat16 weights take the reflector route in a float32 copy: the values
+    # are exactly the float32 route's for the same generator, rounded to nearest.
+    monkeypatch.setattr(parity.samplers, "_ORTHOGONAL_IN_PLACE_MIN", 0)
+    reduced, wide = torch.empty(shape, dtype=dtype), torch.empty(shape)
+    for weight in (reduced, wide):
+        parity.orthogonal_(weight, gain=1.3, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(reduced, wide.to(dtype))
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
 def test_reduced_precision_is_the_rounded_distribution(dtype):
     # Values must be the exact distribution rounded to nearest: compare the sample with a
     # float64 draw from the exact distribution rounded the same way (two-sample KS).
