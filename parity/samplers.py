@@ -50,6 +50,9 @@ _ORTHOGONAL_BLOCK = 128
 # seeded ones (the QR in place: 256 x 256 in 4.8-5.6 ms against 3.0 ms; 1024 x 1024 in
 # 59-68 ms against 74 ms).
 _ORTHOGONAL_IN_PLACE_MIN = 1 << 17
+# float16/bfloat16 orthogonal_ builds float32 Q a slab of columns at a time: each slab takes
+# at most 4% of the weight's bytes, or this much (below it, one slab covers the weight).
+_REDUCED_SLAB_BYTES = 4 << 20
 
 Step = Callable[[torch.Tensor], object]
 
@@ -375,6 +378,31 @@ def _form_q_(a: torch.Tensor, taus: torch.Tensor, buffer: torch.Tensor) -> None:
         a[:start, start : start + width].zero_()
 
 
+def _random_reflectors(
+    buffer: torch.Tensor,
+    m: int,
+    start: int,
+    block: int,
+    n: int,
+    generator: torch.Generator | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reflectors ``start, ..., start + width - 1`` of Stewart's construction (see
+    ``Orthogonal._fill_in_place_``), drawn into ``buffer`` as an ``(m - start) × width``
+    matrix whose column ``j`` holds ``u_j`` from row ``j`` down, with R's diagonal for them."""
+    width = min(block, n - start)
+    reflectors = buffer[: (m - start) * width].view(m - start, width)
+    reflectors.normal_(generator=generator).tril_()  # column j: a vector of m - start - j
+    # v = x + c e_0 with c = sign(x_0) |x| maps x to -c e_0: R's diagonal is -c.
+    head = reflectors.diagonal()
+    c = torch.linalg.vector_norm(reflectors, dim=0).copysign_(head)
+    head.add_(c)
+    # Scaled to about unit length (the scale is free: H = I - 2uuᵀ/uᵀu).  c and x_0 share a
+    # sign, so |v|² = |x|² + 2 c x_0 + c² = 2 |c| |x_0 + c|: no second pass.
+    norms = head.abs().mul_(c.abs()).mul_(2.0).sqrt_()
+    reflectors.div_(norms.clamp_(min=torch.finfo(norms.dtype).tiny))
+    return reflectors, c.neg_()
+
+
 def _gram64(u: torch.Tensor, rows: int = 1024) -> torch.Tensor:
     """``uᵀu`` in float64, converting ``rows`` rows of ``u`` at a time (a float64 copy of all
     of ``u`` would double its memory)."""
@@ -422,10 +450,7 @@ class Orthogonal:
         ):
             if tensor.dtype in _WIDE_DTYPES:
                 return self._fill_in_place_(tensor, generator)
-            # float16/bfloat16: Q built in a float32 copy and rounded to nearest, a buffer
-            # twice the weight's bytes instead of the Gaussian, QR's copy of it and Q.
-            values = torch.empty(tensor.shape, dtype=torch.float32)
-            return tensor.copy_(self._fill_in_place_(values, generator))
+            return self._fill_reduced_(tensor, generator)
         gaussian = torch.empty(self._tall, dtype=_compute_dtype(tensor.dtype), device=tensor.device)
         gaussian.normal_(generator=generator)
         return tensor.copy_(self._orthogonalize(gaussian).reshape(tensor.shape))
@@ -446,33 +471,73 @@ class Orthogonal:
         time as ``I - U T Uᵀ`` (matrix products); only one block of reflectors is extra.
         A tall weight takes this as it is; a wide one through its transpose, whose columns
         are its rows."""
-        matrix = tensor.view(self.rows, self.cols)
-        q = matrix if self.rows >= self.cols else matrix.mT  # m × n, m >= n
+        q = self._tall_view(tensor)
         m, n = q.shape
         block = _reflector_block(m, n)
         q.zero_()
         buffer = torch.empty(m * block, dtype=tensor.dtype, device=tensor.device)  # one block
         for start in reversed(range(0, n, block)):
-            width = min(block, n - start)
-            reflectors = buffer[: (m - start) * width].view(m - start, width)
-            reflectors.normal_(generator=generator).tril_()  # column j: a vector of m - start - j
-            # v = x + c e_0 with c = sign(x_0) |x| maps x to -c e_0: R's diagonal is -c.
-            head = reflectors.diagonal()
-            c = torch.linalg.vector_norm(reflectors, dim=0).copysign_(head)
-            q[start : start + width, start : start + width].diagonal().copy_(
-                self._column_scales(-c)
+            reflectors, r_diagonal = _random_reflectors(buffer, m, start, block, n, generator)
+            q[start:, start:].diagonal()[: r_diagonal.numel()].copy_(
+                self._column_scales(r_diagonal)
             )
-            head.add_(c)
-            # Scaled to about unit length (the scale is free: H = I - 2uuᵀ/uᵀu).  c and x_0
-            # share a sign, so |v|² = |x|² + 2 c x_0 + c² = 2 |c| |x_0 + c|: no second pass.
-            norms = head.abs().mul_(c.abs()).mul_(2.0).sqrt_()
-            reflectors.div_(norms.clamp_(min=torch.finfo(norms.dtype).tiny))
             # u is only about unit length, so T takes each uᵀu as computed (tau = 2 / uᵀu); a
             # zero x (never, in practice) gives u = 0 and H = I.
             t = _wy_factor(reflectors)
             trailing = q[start:, start:]
             trailing.addmm_(reflectors, t @ (reflectors.mT @ trailing), alpha=-1.0)
         return tensor
+
+    def _fill_reduced_(
+        self, tensor: torch.Tensor, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        """``_fill_in_place_``'s law for a float16/bfloat16 weight: Q built in float32 and
+        rounded to nearest, a slab of columns at a time (each at most 4% of the weight's
+        bytes, or 4 MiB), so that no float32 copy of the whole weight is needed.
+
+        Column ``j`` of ``H_0 ... H_{n-1} [D; 0]`` depends only on the reflectors before
+        it (the later ones leave rows above them alone), and those are drawn again for each
+        slab from the generator states recorded in a first pass.  The generator ends where
+        one pass leaves it, as in ``_fill_in_place_``."""
+        q = self._tall_view(tensor)
+        m, n = q.shape
+        byte_budget = max(_REDUCED_SLAB_BYTES, tensor.numel() * tensor.element_size() // 25)
+        width = max(1, min(n, byte_budget // (4 * m)))
+        block = min(n, _ORTHOGONAL_BLOCK, max(1, width))
+        if width == n:  # one slab: the whole float32 Q at once
+            values = torch.empty(tensor.shape, dtype=torch.float32)
+            return tensor.copy_(self._fill_in_place_(values, generator))
+        stream = generator if generator is not None else torch.default_generator
+        buffer = torch.empty(m * block, dtype=torch.float32)
+        starts = list(reversed(range(0, n, block)))
+        states, factors = {}, {}
+        scales = torch.empty(n, dtype=torch.float32)
+        for start in starts:  # the first pass: states, R's diagonal and each block's T
+            states[start] = stream.get_state()
+            reflectors, r_diagonal = _random_reflectors(buffer, m, start, block, n, stream)
+            scales[start : start + r_diagonal.numel()] = self._column_scales(r_diagonal)
+            factors[start] = _wy_factor(reflectors)
+        end = stream.get_state()
+        slab_buffer = torch.empty(m * width, dtype=torch.float32)
+        for first in range(0, n, width):
+            last = min(n, first + width)
+            slab = slab_buffer[: m * (last - first)].view(m, last - first).zero_()
+            slab[first:last].diagonal().copy_(scales[first:last])
+            for start in starts:
+                if start < last:
+                    stream.set_state(states[start])
+                    reflectors, _ = _random_reflectors(buffer, m, start, block, n, stream)
+                    part = slab[start:]
+                    part.addmm_(reflectors, factors[start] @ (reflectors.mT @ part), alpha=-1.0)
+            q[:, first:last].copy_(slab)
+        stream.set_state(end)
+        return tensor
+
+    def _tall_view(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The contiguous weight as an ``m × n`` matrix with ``m >= n``: a tall weight as it
+        is, a wide one through its transpose, whose columns are its rows."""
+        matrix = tensor.view(self.rows, self.cols)
+        return matrix if self.rows >= self.cols else matrix.mT
 
     def draw(
         self,

@@ -103,14 +103,35 @@ def test_orthogonal_entries(rows, cols, route, monkeypatch):
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
 @pytest.mark.parametrize("shape", [(300, 200), (200, 300)], ids=str)
-def test_reduced_precision_orthogonal_is_the_float32_one_rounded(shape, dtype, monkeypatch):
-    # Large float16/bfloat16 weights take the reflector route in a float32 copy: the values
-    # are exactly the float32 route's for the same generator, rounded to nearest.
+@pytest.mark.parametrize("slabs", ["one slab", "slabs of 7 columns"])
+def test_reduced_precision_orthogonal_is_the_float32_one_rounded(shape, dtype, slabs, monkeypatch):
+    # Large float16/bfloat16 weights take the reflector route in float32, in one slab (the
+    # values are exactly the float32 route's for the same generator, rounded to nearest) or,
+    # on large weights, in slabs of columns with the reflectors drawn again for each (the
+    # same, with blocks of reflectors as wide as a slab, up to the float32 rounding of the
+    # products: at most one step of the dtype).
     monkeypatch.setattr(parity.samplers, "_ORTHOGONAL_IN_PLACE_MIN", 0)
+    if slabs != "one slab":
+        monkeypatch.setattr(parity.samplers, "_REDUCED_SLAB_BYTES", 7 * 4 * max(shape))
+        monkeypatch.setattr(parity.samplers, "_ORTHOGONAL_BLOCK", 7)  # the float32 route's
+    generators = [torch.Generator().manual_seed(4) for _ in range(2)]
     reduced, wide = torch.empty(shape, dtype=dtype), torch.empty(shape)
-    for weight in (reduced, wide):
-        parity.orthogonal_(weight, gain=1.3, generator=torch.Generator().manual_seed(4))
-    assert torch.equal(reduced, wide.to(dtype))
+    for weight, generator in zip((reduced, wide), generators, strict=True):
+        parity.orthogonal_(weight, gain=1.3, generator=generator)
+    # Both leave the generator where one pass of draws does.
+    assert torch.equal(*(torch.rand(3, generator=g) for g in generators))
+    rounded = wide.to(dtype)
+    if slabs == "one slab":
+        assert torch.equal(reduced, rounded)
+    else:  # within half a step of the dtype of the float32 values, and their own rounding
+        half_step = wide.abs() * torch.finfo(dtype).eps / 2
+        assert ((reduced.float() - wide).abs() <= half_step + 1e-6).all()
+        assert (reduced != rounded).float().mean() < 0.01
+        # The slabs' float32 values themselves, against the float32 route's:
+        slabbed = torch.empty(shape)
+        law = parity.samplers.Orthogonal(*shape, 1.3)
+        law._fill_reduced_(slabbed, torch.Generator().manual_seed(4))
+        assert (slabbed - wide).abs().max() < 1e-6
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
