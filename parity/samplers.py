@@ -339,23 +339,35 @@ def _householder_qr_(a: torch.Tensor, taus: torch.Tensor, buffer: torch.Tensor) 
     m, n = a.shape
     block = _reflector_block(m, n)
     for start in range(0, n, block):
-        width = min(block, n - start)
-        panel = a[start:, start : start + width]
-        work = buffer[: (m - start) * width].view(width, m - start).mT.copy_(panel)
-        torch.geqrf(work, out=(work, taus[start : start + width]))
+        panel, work, block_taus = _panel(a, taus, buffer, start, block)
+        torch.geqrf(work, out=(work, block_taus))
         panel.copy_(work)
-        if start + width < n:
-            v = _unit_lower_(work, taus[start : start + width])
-            t = _wy_factor(v, taus[start : start + width])
-            trailing = a[start:, start + width :]
+        end = start + work.shape[1]
+        if end < n:
+            v, t = _block_reflector(work, block_taus)
+            trailing = a[start:, end:]
             trailing.addmm_(v, t.mT @ (v.mT @ trailing), alpha=-1.0)  # (I - V T Vᵀ)ᵀ C
 
 
-def _unit_lower_(work: torch.Tensor, taus: torch.Tensor) -> torch.Tensor:
-    """``work``'s reflectors as full columns: zeros above the diagonal, ones on it, and a zero
-    column where ``tau = 0`` (LAPACK's ``H = I``)."""
+def _panel(
+    a: torch.Tensor, taus: torch.Tensor, buffer: torch.Tensor, start: int, block: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The panel of ``a``'s columns ``start, ..., start + width - 1`` from row ``start`` down,
+    a column-major copy of it in ``buffer``, and its slice of ``taus``."""
+    m, n = a.shape
+    width = min(block, n - start)
+    panel = a[start:, start : start + width]
+    work = buffer[: (m - start) * width].view(width, m - start).mT.copy_(panel)
+    return panel, work, taus[start : start + width]
+
+
+def _block_reflector(work: torch.Tensor, taus: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``V`` and ``T`` of the reflectors LAPACK leaves in ``work`` (``H = I - V T Vᵀ``): its
+    columns made full, with zeros above the diagonal, ones on it, and a zero column where
+    ``tau = 0`` (LAPACK's ``H = I``)."""
     work.tril_(-1).diagonal().fill_(1.0)
-    return work.mul_((taus != 0).to(work.dtype))
+    v = work.mul_((taus != 0).to(work.dtype))
+    return v, _wy_factor(v, taus)
 
 
 def _form_q_(a: torch.Tensor, taus: torch.Tensor, buffer: torch.Tensor) -> None:
@@ -365,11 +377,9 @@ def _form_q_(a: torch.Tensor, taus: torch.Tensor, buffer: torch.Tensor) -> None:
     m, n = a.shape
     block = _reflector_block(m, n)
     for start in reversed(range(0, n, block)):
-        width = min(block, n - start)
-        panel = a[start:, start : start + width]
-        work = buffer[: (m - start) * width].view(width, m - start).mT.copy_(panel)
-        v = _unit_lower_(work, taus[start : start + width])
-        t = _wy_factor(v, taus[start : start + width])
+        panel, work, block_taus = _panel(a, taus, buffer, start, block)
+        v, t = _block_reflector(work, block_taus)
+        width = v.shape[1]
         if start + width < n:  # the later columns, zero above row start + width
             trailing = a[start:, start + width :]
             trailing.addmm_(v, t @ (v.mT @ trailing), alpha=-1.0)
@@ -503,7 +513,7 @@ class Orthogonal:
         m, n = q.shape
         byte_budget = max(_REDUCED_SLAB_BYTES, tensor.numel() * tensor.element_size() // 25)
         width = max(1, min(n, byte_budget // (4 * m)))
-        block = min(n, _ORTHOGONAL_BLOCK, max(1, width))
+        block = min(n, _ORTHOGONAL_BLOCK, width)
         if width == n:  # one slab: the whole float32 Q at once
             values = torch.empty(tensor.shape, dtype=torch.float32)
             return tensor.copy_(self._fill_in_place_(values, generator))
