@@ -607,7 +607,9 @@ def orthogonal_(
         layout: ``"torch"`` (default) or ``"keras"``.
         generator: the ``torch.Generator`` to draw from.
         seed: instead of a generator, Keras's int seed: Keras's values for it, up to the
-            rounding of the QR (computed in the weight's memory here).
+            rounding of the QR (computed in the weight's memory here).  In float16, Keras's
+            QR runs in float16 and is far from orthogonal on thin matrices; here Q is computed
+            in float32 from Keras's float32 draws and rounded once.
 
     Example:
         >>> lstm = torch.nn.LSTM(32, 64)

@@ -50,6 +50,9 @@ _ORTHOGONAL_BLOCK = 128
 # seeded ones (the QR in place: 256 x 256 in 4.8-5.6 ms against 3.0 ms; 1024 x 1024 in
 # 59-68 ms against 74 ms).
 _ORTHOGONAL_IN_PLACE_MIN = 1 << 17
+# Seeded float16/bfloat16 orthogonal_ takes CholeskyQR, keeping only AᵀA, where Keras's
+# Gaussian matrix A (m x n) has m >= this many times n (see Orthogonal._draw_thin_).
+_THIN_RATIO = 4
 # float16/bfloat16 orthogonal_ builds float32 Q a slab of columns at a time: each slab takes
 # at most 4% of the weight's bytes, or this much (below it, one slab covers the weight).
 _REDUCED_SLAB_BYTES = 4 << 20
@@ -413,6 +416,25 @@ def _random_reflectors(
     return reflectors, c.neg_()
 
 
+def _cholesky_upper_(gram: torch.Tensor, block: int = 256) -> bool:
+    """Overwrite the symmetric ``gram`` with its upper Cholesky factor ``R`` (``RᵀR = gram``,
+    zeros below the diagonal) in its own memory, a block of rows at a time
+    (``torch.linalg.cholesky`` would copy it); False if it is not positive definite."""
+    n = gram.shape[0]
+    for start in range(0, n, block):
+        end = min(n, start + block)
+        factor, info = torch.linalg.cholesky_ex(gram[start:end, start:end], upper=True)
+        if info.item():
+            return False
+        gram[start:end, start:end] = factor
+        if end < n:  # this block's rows of R solve R_kkᵀ R_k,rest = G_k,rest
+            rest = gram[start:end, end:]
+            rest.copy_(torch.linalg.solve_triangular(factor.mT, rest, upper=False))
+            gram[end:, end:].addmm_(rest.mT, rest, alpha=-1.0)
+    gram.triu_()
+    return True
+
+
 def _gram64(u: torch.Tensor, rows: int = 1024) -> torch.Tensor:
     """``uᵀu`` in float64, converting ``rows`` rows of ``u`` at a time (a float64 copy of all
     of ``u`` would double its memory)."""
@@ -433,7 +455,9 @@ class Orthogonal:
     float32/float64 weights of at least 128K values on the CPU get the same law built in their
     own memory from random Householder reflectors (``_fill_in_place_``), without the Gaussian
     matrix or its QR.  With a seed (``draw``), Keras's Gaussian matrix is drawn into the
-    weight and its QR and Q computed there (``_householder_qr_``, ``_form_q_``).
+    weight and its QR and Q computed there (``_householder_qr_``, ``_form_q_``); a float16 or
+    bfloat16 weight, which cannot hold it, gets Q from ``AᵀA`` where the matrix is thin
+    (``_draw_thin_``), else from a float32 copy.
     """
 
     rows: int
@@ -563,11 +587,26 @@ class Orthogonal:
         Into a float32/float64 CPU ``out`` of at least ``_ORTHOGONAL_IN_PLACE_MIN`` values
         whose memory can be read as Keras's Gaussian matrix (``_gaussian_matrix``), the
         Gaussian is drawn there and Q built over it in place (blocked Householder QR, then Q
-        from the reflectors), with one block of reflectors as the only large buffer.
-        Otherwise the Gaussian matrix is drawn whole and handed to ``linalg.qr``."""
+        from the reflectors), with one block of reflectors as the only large buffer.  Into a
+        float16/bfloat16 one, Q is computed in float32 and rounded: by ``_draw_thin_`` where
+        Keras's matrix has ``_THIN_RATIO`` times as many rows as columns, else in a float32
+        copy of ``out``.  Otherwise the Gaussian matrix is drawn whole and handed to
+        ``linalg.qr``."""
         from parity import tf_random
 
         keras = Orthogonal(math.prod(shape[:-1]), shape[-1], self.gain)
+        if (
+            out is not None
+            and out.device.type == "cpu"
+            and dtype not in _WIDE_DTYPES
+            and out.numel() >= _ORTHOGONAL_IN_PLACE_MIN
+        ):
+            m, n = keras._tall
+            if n * _THIN_RATIO <= m and keras._draw_thin_(out, seed):
+                return out
+            # Q in float32, in a float32 copy's memory, then rounded: twice the weight's bytes.
+            values = self.draw(shape, seed, torch.float32, device, out=torch.empty(shape))
+            return out.copy_(values)
         matrix = None
         if (
             out is not None
@@ -593,6 +632,34 @@ class Orthogonal:
         _form_q_(matrix, taus, buffer)
         matrix.mul_(scales)
         return out
+
+    def _draw_thin_(self, out: torch.Tensor, seed: SeedPair) -> bool:
+        """Keras's values into a float16/bfloat16 Keras-layout ``out`` whose Gaussian matrix
+        ``A`` (``m × n``) is thin, without a float32 copy of it: ``Q = A R⁻¹`` with ``R`` the
+        Cholesky factor of ``AᵀA`` (CholeskyQR), ``A`` drawn twice, a slab of rows at a time.
+        Keras's Q times the signs of R's diagonal is the Q of the QR whose R has a positive
+        diagonal, which is the one Cholesky gives.  Only ``AᵀA`` (``n × n`` float32) is kept.
+
+        CholeskyQR loses orthogonality as ``κ(A)² ε``; a Gaussian matrix with
+        ``m >= _THIN_RATIO n`` has ``κ`` about ``(1 + √(n/m)) / (1 - √(n/m)) <= 3``, and this Q
+        came closer to float64's than float32 Householder's did (fewer float16 values
+        rounded otherwise).  False, with nothing written, if ``AᵀA`` is not numerically
+        positive definite."""
+        from parity import tf_random
+
+        m, n = self._tall
+        gram = torch.zeros(n, n, dtype=torch.float32)
+        for _, block in tf_random._normal_row_blocks(m, n, seed):
+            gram.addmm_(block.mT, block)
+        del block  # a view of this pass's slab of draws: freed before the next pass's
+        if not _cholesky_upper_(gram):
+            return False
+        # Keras's Q is (m, n) when rows >= cols, else its transpose: out's last axis first.
+        target = out if self.rows >= self.cols else out.movedim(-1, 0)
+        for first, block in tf_random._normal_row_blocks(m, n, seed):
+            torch.linalg.solve_triangular(gram, block, upper=True, left=False, out=block)
+            tf_random._write_flat_(target, first * n, block.mul_(self.gain).view(-1))
+        return True
 
     def _gaussian_matrix(self, out: torch.Tensor) -> torch.Tensor | None:
         """Keras's tall Gaussian matrix as a 2-D view of the Keras-layout ``out``, or None.

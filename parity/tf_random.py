@@ -53,7 +53,7 @@ import importlib
 import math
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -854,6 +854,27 @@ def _draw(
             fill(values, pair, start // per_group)
             _write_flat_(out, start, _scale_shift_(values.to(dtype), scale, shift))
     return out
+
+
+def _normal_row_blocks(
+    rows: int, cols: int, seed: tuple[int, int]
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """``stateless_normal((rows, cols), seed)`` in float32 on the CPU, as blocks of whole rows:
+    ``(first_row, block)`` in order, each block a view of one reused buffer (a slab of draws
+    and the part of a row it cut off), valid until the next is taken, and the caller's to
+    overwrite.  For work that needs whole rows of a matrix too large to draw at once."""
+    slab = _SLAB_GROUPS * _per_block(torch.float32)
+    buffer = torch.empty(min(slab, rows * cols) + cols, dtype=torch.float32)
+    carried, row = 0, 0  # the values of a row cut off at the end of the last slab
+    for start in range(0, rows * cols, slab):
+        count = min(slab, rows * cols - start)
+        _fill_normal(buffer[carried : carried + count], seed, start // _per_block(torch.float32))
+        whole = (carried + count) // cols
+        if whole:
+            yield row, buffer[: whole * cols].view(whole, cols)
+        carried = carried + count - whole * cols
+        buffer[:carried].copy_(buffer[whole * cols : whole * cols + carried])
+        row += whole
 
 
 def _check_out(

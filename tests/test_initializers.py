@@ -343,6 +343,75 @@ def test_seeded_orthogonal_builds_q_in_the_weight(shape, layout, in_place, monke
     )
 
 
+def keras_q64(keras_shape, seed, gain):
+    """Keras's seeded orthogonal values computed in float64 from its float32 Gaussian."""
+    rows, cols = math.prod(keras_shape[:-1]), keras_shape[-1]
+    gaussian = parity.tf_random.normal(
+        (max(rows, cols), min(rows, cols)), parity.tf_random.keras_seed(seed)
+    )
+    q, r = torch.linalg.qr(gaussian.double())
+    q = q * r.diagonal().sign() * gain
+    return (q.T if rows < cols else q).reshape(keras_shape)
+
+
+@pytest.mark.parametrize(
+    ("shape", "layout", "thin"),
+    [
+        ((64, 1024), "torch", True),  # Keras (1024, 64): tall, 16 times as many rows
+        ((1024, 64), "torch", True),  # Keras (64, 1024): wide, so Keras draws (1024, 64)
+        ((16, 8, 3, 3), "torch", True),  # Keras (3, 3, 8, 16): 72 rows, 16 columns
+        ((3, 5, 8, 120), "keras", False),  # 120 rows, 120 columns: square
+        ((300, 200), "torch", False),
+    ],
+    ids=str,
+)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("large", [True, False], ids=["large route", "small route"])
+def test_seeded_half_orthogonal_is_float64_q_rounded(
+    shape, layout, thin, dtype, large, monkeypatch
+):
+    # Keras runs its float16 QR in float16 (0.6 off orthogonal on a 16384 x 16 Q): the library
+    # computes Keras's Q from Keras's Gaussian in float32 and rounds it once.  Every value is
+    # within one step of float64's Q (plus float32's error, which shows in values near 0),
+    # and few are not the nearest.
+    if large:
+        monkeypatch.setattr(parity.samplers, "_ORTHOGONAL_IN_PLACE_MIN", 0)
+    took_thin = []
+    thin_draw = parity.samplers.Orthogonal._draw_thin_
+    monkeypatch.setattr(
+        parity.samplers.Orthogonal,
+        "_draw_thin_",
+        lambda self, *args: took_thin.append(True) or thin_draw(self, *args),
+    )
+    weight = parity.orthogonal_(torch.empty(shape, dtype=dtype), gain=1.3, seed=9, layout=layout)
+    keras = weight if layout == "keras" else parity.fans.to_keras_layout(weight)
+    exact = keras_q64(tuple(keras.shape), 9, 1.3)
+    info = torch.finfo(dtype)
+    off = (keras.double() - exact).abs()
+    assert bool((off <= info.eps * exact.abs().clamp(min=info.tiny) + 2e-6).all()), off.max()
+    assert (keras != exact.to(dtype)).double().mean() < 0.01
+    assert took_thin == [True] * (large and thin)
+
+
+def test_seeded_half_orthogonal_falls_back_where_cholesky_fails(monkeypatch):
+    monkeypatch.setattr(parity.samplers, "_ORTHOGONAL_IN_PLACE_MIN", 0)
+    monkeypatch.setattr(parity.samplers, "_cholesky_upper_", lambda gram: False)
+    weight = parity.orthogonal_(torch.empty(64, 2048, dtype=torch.float16), seed=2)
+    exact = keras_q64((2048, 64), 2, 1.0)
+    assert (parity.fans.to_keras_layout(weight) != exact.half()).double().mean() < 0.01
+
+
+@pytest.mark.parametrize("n", [1, 200, 600])
+def test_cholesky_in_place_matches_linalg(n):
+    a = torch.randn(2 * n + 5, n, generator=torch.Generator().manual_seed(n), dtype=torch.float64)
+    gram = a.mT @ a
+    expected = torch.linalg.cholesky(gram, upper=True)
+    assert parity.samplers._cholesky_upper_(gram)  # blocks of 256 rows: 1, 1 and 3 of them
+    torch.testing.assert_close(gram, expected, rtol=0, atol=1e-10)
+    not_definite = torch.diag(torch.tensor([1.0, 2.0, -1.0, 3.0]))
+    assert not parity.samplers._cholesky_upper_(not_definite)
+
+
 SEEDED_ORTHOGONAL_MEMORY = """
 import torch, parity
 def kib(field):  # this process's own figures (getrusage's peak starts from the parent's)
@@ -371,6 +440,35 @@ def test_seeded_orthogonal_memory():
     share, error = map(float, done.stdout.split())
     assert share < 0.2, share
     assert error < 1e-5, error
+
+
+SEEDED_HALF_ORTHOGONAL_MEMORY = """
+import torch, parity
+def kib(field):
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field))
+parity.orthogonal_(torch.empty(512, 256, dtype=torch.float16), seed=1)  # warm-up
+w = torch.ones(131072, 1024, dtype=torch.float16)  # Linear(1024, 131072): 256 MiB
+before = kib("VmRSS:")
+parity.orthogonal_(w, seed=1)
+extra = (kib("VmHWM:") - before) * 1024
+gram = w[:, :256].float().T @ w[:, :256].float()
+print(extra / (w.numel() * 2), (gram - torch.eye(256)).abs().max().item())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_seeded_half_orthogonal_memory():
+    # A thin float16 weight keeps only AᵀA (4 MiB) and a 16 MiB slab of draws: 8-9% in all,
+    # measured, where a float32 Gaussian and linalg.qr took over 500%.
+    done = subprocess.run(
+        [sys.executable, "-c", SEEDED_HALF_ORTHOGONAL_MEMORY], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    share, error = map(float, done.stdout.split())
+    assert share < 0.2, share
+    assert error < 2e-3, error
 
 
 # --------------------------------------------------------------------------- get()

@@ -681,3 +681,17 @@ def test_module_imports_no_tensorflow():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
     assert parity.__version__
+
+
+@pytest.mark.parametrize("shape", [(1000, 1100), (3, 700_001), (1, 5)], ids=str)
+def test_normal_row_blocks_are_the_draw_in_whole_rows(shape, monkeypatch):
+    # Slabs of one chunk (524,288 values): rows cut across slabs, and a row longer than a
+    # slab, come out whole and in order.
+    monkeypatch.setattr(tf_random, "_SLAB_GROUPS", tf_random._CHUNK)
+    expected = tf_random.normal(shape, (3, -4))
+    got, next_row = [], 0
+    for first, block in tf_random._normal_row_blocks(*shape, (3, -4)):
+        assert first == next_row and block.shape[1] == shape[1]
+        got.append(block.clone())
+        next_row += block.shape[0]
+    assert torch.equal(torch.cat(got), expected)
