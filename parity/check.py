@@ -11,6 +11,7 @@ scipy is needed (``pip install keras-parity[suite]``); TensorFlow is not.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -108,8 +109,8 @@ def _reference_identifier(reference: Any) -> tuple[Any, str]:
 
 
 def _check_arguments(
-    candidate: Any, shape: Any, n: Any, alpha: Any, dtype: Any, max_calls: Any
-) -> tuple[tuple[int, ...], int, int]:
+    candidate: Any, shape: Any, n: Any, alpha: Any, dtype: Any, max_calls: Any, seed: Any
+) -> tuple[tuple[int, ...], int, int, int]:
     if not callable(candidate):
         raise TypeError(
             f"candidate must be an in-place init function taking (tensor, generator=...), "
@@ -124,11 +125,37 @@ def _check_arguments(
         if count < 1:
             raise ValueError(f"{name} must be >= 1, got {count}")
         counts.append(count)
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise TypeError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    if not 0 < alpha < 1:
         raise ValueError(f"alpha must be a number in (0, 1), got {alpha!r}")
+    seed_value = as_int(seed)
+    if seed_value is None:
+        raise TypeError(f"seed must be an int (it seeds a torch.Generator), got {seed!r}")
+    if not -(2**63) <= seed_value < 2**64:  # what torch.Generator.manual_seed takes
+        raise ValueError(f"seed must be an int in [-2**63, 2**64), got {seed!r}")
     if dtype not in FLOAT_DTYPES:
         raise TypeError(f"dtype must be a torch dtype among {FLOAT_DTYPE_NAMES}, got {dtype!r}")
-    return dims, counts[0], counts[1]
+    return dims, counts[0], counts[1], seed_value
+
+
+def _check_device(device: Any) -> torch.device:
+    """The device to draw on: one torch has a random generator for (the CPU, CUDA, ...)."""
+    if isinstance(device, bool) or not isinstance(device, (str, torch.device, int)):
+        raise TypeError(f"device must be a str, torch.device or CUDA index, got {device!r}")
+    try:
+        device = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"unknown device {device!r}: {error}") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch sees no CUDA device")
+    try:
+        torch.Generator(device=device)
+    except RuntimeError as error:
+        raise ValueError(
+            f"check() draws on {device}, where torch has no random generator; use 'cpu' or 'cuda'"
+        ) from error
+    return device
 
 
 def _label(function: Callable) -> str:
@@ -179,13 +206,11 @@ def check(
     from parity.suite import stats
     from parity.suite.runner import sample_summary
 
-    dims, n, max_calls = _check_arguments(candidate, shape, n, alpha, dtype, max_calls)
+    dims, n, max_calls, seed = _check_arguments(candidate, shape, n, alpha, dtype, max_calls, seed)
     identifier, reference_label = _reference_identifier(reference)
     law = describe(identifier, dims)
     target = stats.make_target(law, dtype)
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but torch sees no CUDA device")
+    device = _check_device(device)
     orthogonal = law if isinstance(law, Orthogonal) else None
     try:
         summary = sample_summary(

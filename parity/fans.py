@@ -57,14 +57,49 @@ def tensor_problem(tensor: torch.Tensor) -> str | None:
     return None
 
 
+def write_problem(tensor: torch.Tensor) -> str | None:
+    """Why a dense float ``tensor`` cannot be written in place ("its elements ..."), or None:
+    elements that share memory, or an inference tensor outside ``torch.inference_mode``
+    (torch refuses to write it only after earlier writes of the same call)."""
+    if not tensor.is_contiguous() and _may_overlap(tensor):
+        made = "expand()" if 0 in tensor.stride() else "as_strided() or unfold()"
+        return (
+            f"its elements share memory (shape {tuple(tensor.shape)}, strides "
+            f"{tensor.stride()}, as {made} makes); initialize the tensor it views"
+        )
+    if tensor.is_inference() and not torch.is_inference_mode_enabled():
+        return (
+            "it is an inference tensor, which can only be written inside torch.inference_mode(); "
+            "initialize it there, or a clone() of it"
+        )
+    return None
+
+
+def _may_overlap(tensor: torch.Tensor) -> bool:
+    """Whether two indices of ``tensor`` may address one element: unless each stride, in
+    increasing order, lies beyond everything the smaller ones reach (as in any permuted or
+    sliced view of a dense tensor)."""
+    reach = 0
+    sizes = (item for item in zip(tensor.stride(), tensor.shape, strict=True) if item[1] > 1)
+    for stride, size in sorted(sizes):
+        if stride <= reach:
+            return True
+        reach += stride * (size - 1)
+    return False
+
+
 def check_real(name: str, value: Any) -> float:
     """``value`` as a float: TypeError unless it is a real number (Python or numpy; bools are
-    not), ValueError unless it is finite."""
+    not), ValueError unless it is finite (an int too large for a float included)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    if not math.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
         raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
+    return number
 
 
 def check_shape(shape: Any, minimum: int = 0) -> tuple[int, ...]:

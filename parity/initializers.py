@@ -16,9 +16,8 @@ from __future__ import annotations
 import functools
 import math
 import re
-import struct
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 import torch
@@ -33,6 +32,7 @@ from parity.fans import (
     keras_shape,
     tensor_problem,
     to_keras_layout,
+    write_problem,
 )
 from parity.samplers import (
     TRUNCATED_NORMAL_STD,
@@ -44,6 +44,7 @@ from parity.samplers import (
     STFTKernel,
     TruncatedNormal,
     Uniform,
+    float32_rounded,
 )
 
 Mode = Literal["fan_in", "fan_out", "fan_avg"]
@@ -73,14 +74,9 @@ def _check_tensor(tensor: Any) -> torch.Tensor:
     problem = tensor_problem(tensor)
     if problem is not None:
         raise TypeError(f"cannot initialize a tensor {problem}")
-    strides = tensor.stride()
-    if 0 in strides:
-        for dim, (size, stride) in enumerate(zip(tensor.shape, strides, strict=True)):
-            if stride == 0 and size > 1:  # an expand()ed view: its elements share memory
-                raise ValueError(
-                    f"cannot initialize a view whose elements share memory (dim {dim} has "
-                    "stride 0, as expand() makes); initialize the tensor it was expanded from"
-                )
+    problem = write_problem(tensor)
+    if problem is not None:
+        raise ValueError(f"cannot initialize this tensor in place: {problem}")
     return tensor
 
 
@@ -115,20 +111,21 @@ def _fan(name: str, value: Any) -> int | None:
     fan = as_int(value)
     if fan is None:
         raise TypeError(f"{name} must be a non-negative int or None, got {value!r}")
-    if fan < 0:
-        raise ValueError(f"{name} must be a non-negative int or None, got {value!r}")
+    if not 0 <= fan < 2**63:  # the largest fan a torch shape can have
+        raise ValueError(f"{name} must be an int in [0, 2**63) or None, got {value!r}")
     return fan
 
 
 def _keras_bound(name: str, value: float) -> float:
-    """A uniform bound as Keras's TensorFlow backend passes it: ``tf.cast`` of a Python float
-    makes a float32 tensor first, so the bound is rounded to float32 whatever the weight's
-    dtype (a float64 weight draws from U[float32(minval), float32(maxval)))."""
-    rounded = struct.unpack("f", struct.pack("f", value))[0]  # to nearest, inf past the range
+    """A Python float as Keras's TensorFlow backend casts it: ``tf.cast`` of a Python float
+    makes a float32 tensor first, so the value is rounded to float32 whatever the weight's
+    dtype (a float64 weight draws from U[float32(minval), float32(maxval)), and
+    ``Constant(0.1)`` fills it with float32(0.1))."""
+    rounded = float32_rounded(value)
     if math.isinf(rounded):
         raise ValueError(
-            f"{name} must lie within float32's range (Keras passes uniform bounds through "
-            f"float32), got {value!r}"
+            f"{name} must lie within float32's range (Keras passes it through float32), "
+            f"got {value!r}"
         )
     return rounded
 
@@ -152,10 +149,17 @@ def _seed_pair(seed: Any, generator: torch.Generator | None) -> tuple[int, int] 
 def check_fits(target: Distribution, dtype: torch.dtype) -> None:
     """Raise ValueError if ``target`` can give a value beyond ``dtype``'s largest finite value
     (or, for a uniform, if ``maxval - minval`` is: both torch and TensorFlow draw
-    ``u (max - min) + min``), so that no initializer silently writes infinities."""
+    ``u (max - min) + min``; for an untruncated normal, if ``|mean| + 9 std`` is, beyond any
+    normal drawn here), so that no initializer silently writes infinities."""
     message = _overflow(target, dtype)
     if message is not None:
         raise ValueError(message)
+
+
+# The largest |z| any normal drawn here can take, with room: Box-Muller's radius
+# sqrt(-2 ln u) from the smallest uniform, 2^-53 for torch's float64 normal_ (8.57; TensorFlow
+# clamps u at 1e-7: 5.68).
+_NORMAL_REACH = 9.0
 
 
 @functools.lru_cache(maxsize=1024)  # small weights are initialized many times over
@@ -165,10 +169,21 @@ def _overflow(target: Distribution, dtype: torch.dtype) -> str | None:
         problem = target.dtype_problem(dtype)
         if problem is not None:
             return f"{target} cannot be computed in {dtype}: {problem}"
+    if isinstance(target, Constant) and math.isinf(target.value_in(dtype)):
+        return (
+            f"value must lie within float32's range (Keras passes a Python float through "
+            f"float32), got {target.value!r}"
+        )
     low, high = target.support
     reach = max(abs(v) for v in (low, high, getattr(target, "mean", 0.0)) if math.isfinite(v))
+    reaches = "reaches"
+    if isinstance(target, Normal):  # unbounded, but no sampler here goes past this many stds
+        reach = abs(target.mean) + _NORMAL_REACH * target.std
+        reaches = f"can reach |mean| + {_NORMAL_REACH:g} std ="
     if reach > largest:
-        return f"{target} reaches {reach:g}, beyond the largest finite {dtype} value ({largest:g})"
+        return (
+            f"{target} {reaches} {reach:g}, beyond the largest finite {dtype} value ({largest:g})"
+        )
     if isinstance(target, Uniform) and high - low > largest:
         return (
             f"the uniform range maxval - minval = {high - low:g} overflows {dtype} (largest "
@@ -679,6 +694,10 @@ def stft_(
 def constant_(tensor: torch.Tensor, value: float = 0.0) -> torch.Tensor:
     """Fill ``tensor`` with ``value``, like ``keras.initializers.Constant``.
 
+    As in Keras, a Python float fills a float64 tensor rounded to float32 first
+    (``Constant(0.1)`` gives a float64 weight 0.10000000149011612); an int or a numpy float64
+    keeps its value.
+
     Args:
         tensor: the tensor to fill in place.
         value: a finite number (default 0).
@@ -688,7 +707,11 @@ def constant_(tensor: torch.Tensor, value: float = 0.0) -> torch.Tensor:
         >>> parity.constant_(b, 0.1)
     """
     _check_tensor(tensor)
-    return _fill_(tensor, Constant(check_real("value", value)), None)
+    return _fill_(tensor, _constant(value), None)
+
+
+def _constant(value: Any) -> Constant:
+    return Constant(check_real("value", value), from_python_float=type(value) is float)
 
 
 def zeros_(tensor: torch.Tensor) -> torch.Tensor:
@@ -803,7 +826,7 @@ _ENTRIES |= {
     ),
     "constant": _Entry(
         constant_,
-        lambda shape, layout, value: Constant(check_real("value", value)),
+        lambda shape, layout, value: _constant(value),
         ("value",),
         False,
         random=False,
@@ -870,6 +893,10 @@ class Initializer:
     seed: int | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a Keras initializer name (a str), got {self.name!r}")
+        if not isinstance(self.config, Mapping):
+            raise TypeError(f"config must be a mapping of parameters, got {self.config!r}")
         object.__setattr__(self, "name", _canonical(self.name))
         check_layout(self.layout)
         entry = _ENTRIES[self.name]
@@ -880,7 +907,7 @@ class Initializer:
         unknown = set(self.config) - set(entry.params)
         if unknown:
             raise ValueError(
-                f"{self.name} does not take {', '.join(sorted(unknown))}; "
+                f"{self.name} does not take {', '.join(sorted(map(str, unknown)))}; "
                 f"valid parameters: {', '.join(entry.params) or 'none'}"
             )
         config = {**_DEFAULTS.get(self.name, {}), **self.config}
@@ -916,6 +943,11 @@ class Initializer:
         if entry.uses_layout:
             kwargs["layout"] = self.layout
         if entry.random:
+            if self.seed is not None and generator is not None:
+                raise ValueError(
+                    f"this {self.name} initializer has seed={self.seed} (Keras's values for that "
+                    "seed) and takes no generator; use one without a seed to draw from a generator"
+                )
             kwargs["generator"] = generator
             kwargs["seed"] = self.seed
         else:
@@ -976,7 +1008,8 @@ def get(identifier: Any, *, layout: Layout = "torch") -> InitFn:
     (see :func:`parity.compute_fans`).
 
     Args:
-        identifier: a string, a config dict, a Keras initializer or a callable.
+        identifier: a string, a config dict, a Keras initializer, an :class:`Initializer`
+            (returned reading fans in ``layout``) or a callable.
         layout: how the resolved initializer reads fans from a tensor's shape.
 
     Example:
@@ -984,8 +1017,8 @@ def get(identifier: Any, *, layout: Layout = "torch") -> InitFn:
         >>> init(torch.empty(64, 3, 3, 3))
     """
     check_layout(layout)
-    if isinstance(identifier, Initializer):
-        return identifier
+    if isinstance(identifier, Initializer):  # read in the layout asked for, as any other form
+        return identifier if identifier.layout == layout else replace(identifier, layout=layout)
     if isinstance(identifier, str):
         return Initializer(identifier, {}, layout)
     if isinstance(identifier, Mapping):

@@ -38,7 +38,7 @@ from torch.nn.modules.instancenorm import _InstanceNorm
 from torch.nn.modules.lazy import LazyModuleMixin
 
 from parity import tf_random
-from parity.fans import compute_fans, tensor_problem
+from parity.fans import compute_fans, tensor_problem, write_problem
 from parity.initializers import (
     FAMILIES,
     FORMS,
@@ -765,6 +765,9 @@ def _check_dtypes(steps: list[_Step]) -> None:
             problem = tensor_problem(tensor)
             if problem is not None:
                 raise TypeError(f"cannot initialize {step.plan.parameters[0]} {problem}")
+            problem = write_problem(tensor)
+            if problem is not None:
+                raise ValueError(f"cannot initialize {step.plan.parameters[0]} in place: {problem}")
             if step.plan.target is not None:
                 try:
                     check_fits(step.plan.target, tensor.dtype)

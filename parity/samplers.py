@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
+import struct
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -58,6 +59,11 @@ _THIN_RATIO = 4
 _REDUCED_SLAB_BYTES = 4 << 20
 
 Step = Callable[[torch.Tensor], object]
+
+
+def float32_rounded(value: float) -> float:
+    """``value`` rounded to the nearest float32 (an infinity past float32's range)."""
+    return struct.unpack("f", struct.pack("f", value))[0]
 
 
 def chunks(tensor: torch.Tensor, max_numel: int) -> Iterator[torch.Tensor]:
@@ -698,9 +704,21 @@ class Orthogonal:
 
 @dataclass(frozen=True)
 class Constant:
-    """Every value equal to ``value``."""
+    """Every value equal to ``value``.
+
+    ``from_python_float``: the value came as a Python float, which Keras casts to a float32
+    tensor before the weight's dtype, so a float64 weight gets it rounded to float32
+    (``Constant(0.1)``: 0.10000000149011612); ints and numpy float64 values keep theirs.
+    """
 
     value: float
+    from_python_float: bool = field(default=False, repr=False, compare=False)
+
+    def value_in(self, dtype: torch.dtype) -> float:
+        """The value a weight of ``dtype`` gets, before its own rounding."""
+        if self.from_python_float and dtype == torch.float64:
+            return float32_rounded(self.value)
+        return self.value
 
     @property
     def mean(self) -> float:
@@ -715,7 +733,7 @@ class Constant:
         return self.value, self.value
 
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        return tensor.fill_(self.value)
+        return tensor.fill_(self.value_in(tensor.dtype))
 
 
 @dataclass(frozen=True)

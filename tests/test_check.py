@@ -118,6 +118,13 @@ def test_cuda():
         ({"n": 0}, ValueError, "n must be >= 1"),
         ({"n": 1e6}, TypeError, "n must be an int"),
         ({"alpha": 1.5}, ValueError, "alpha must be a number in"),
+        ({"alpha": "0.1"}, TypeError, "alpha must be a number in"),
+        ({"seed": 1.5}, TypeError, "seed must be an int"),
+        ({"seed": None}, TypeError, "seed must be an int"),
+        ({"seed": 2**70}, ValueError, r"seed must be an int in \[-2\*\*63, 2\*\*64\)"),
+        ({"device": "meta"}, ValueError, "no random generator"),
+        ({"device": "bogus"}, ValueError, "unknown device 'bogus'"),
+        ({"device": 2.0}, TypeError, "device must be"),
         ({"dtype": torch.int32}, TypeError, "float16, bfloat16, float32 and float64"),
         ({"dtype": torch.float8_e5m2}, TypeError, "float16, bfloat16, float32 and float64"),
         ({"max_calls": True}, TypeError, "max_calls must be an int"),
@@ -129,6 +136,21 @@ def test_bad_input(kwargs, error, message):
     positional = [arguments.pop(k) for k in ("candidate", "reference", "shape")]
     with pytest.raises(error, match=message):
         check(*positional, **arguments)
+
+
+def test_numpy_alpha_and_seed_are_numbers():
+    np = pytest.importorskip("numpy")
+    result = check(
+        parity.he_normal_, "he_normal", CONV, n=N, alpha=np.float32(0.01), seed=np.int64(3)
+    )
+    assert result.passed
+
+
+def test_a_seeded_candidate_is_refused_with_the_reason():
+    # A seeded initializer draws the same values on every call: no sample to test.
+    seeded = parity.get({"class_name": "HeNormal", "config": {"seed": 3}})
+    with pytest.raises(ValueError, match=r"has seed=3.*takes no generator"):
+        check(seeded, "he_normal", CONV, n=1_000)
 
 
 def test_candidate_without_generator_keyword():

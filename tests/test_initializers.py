@@ -1,6 +1,7 @@
 """torch.nn.init conventions, bounds, dtypes, get(), and bad input."""
 
 import math
+import re
 import subprocess
 import sys
 
@@ -692,7 +693,7 @@ def test_bad_generator_leaves_tensor_untouched():
         ({"scale": float("nan")}, ValueError, "scale must be finite"),
         ({"scale": "2"}, TypeError, "scale must be a real number"),
         ({"layout": "jax"}, ValueError, "valid layouts"),
-        ({"fan_in": -3}, ValueError, "fan_in must be a non-negative int"),
+        ({"fan_in": -3}, ValueError, r"fan_in must be an int in \[0, 2\*\*63\)"),
     ],
 )
 def test_variance_scaling_bad_arguments(kwargs, error, match):
@@ -730,7 +731,17 @@ def test_bad_arguments_leave_tensor_untouched(call, match):
         (torch.float32, lambda w: parity.identity_(w, 1e308), "beyond the largest finite"),
         (torch.bfloat16, lambda w: parity.orthogonal_(w, gain=1e39), "beyond the largest finite"),
         (torch.float16, lambda w: parity.truncated_normal_(w, stddev=4e4), "reaches 80000"),
-        (torch.float16, lambda w: parity.random_normal_(w, mean=1e5), "reaches 100000"),
+        (torch.float16, lambda w: parity.random_normal_(w, mean=1e5), "reach.* = 100000"),
+        # Unbounded, but no normal drawn here goes past 9 std: 7500 x 9 > 65504, 7000 x 9 not.
+        (torch.float16, lambda w: parity.random_normal_(w, stddev=7500.0), "9 std = 67500"),
+        (torch.float32, lambda w: parity.random_normal_(w, 0, 1e38, seed=3), "9 std = 9e"),
+        (
+            torch.float16,
+            lambda w: parity.variance_scaling_(w, 1e10, distribution="untruncated_normal"),
+            "beyond the largest finite",
+        ),
+        (torch.float32, lambda w: parity.constant_(w, 10**400), "value must be finite"),
+        (torch.float32, lambda w: parity.he_normal_(w, fan_in=10**400), r"in \[0, 2\*\*63\)"),
         (torch.float32, lambda w: parity.random_uniform_(w, -3e38, 3e38), "range.*overflows"),
         (torch.float16, lambda w: parity.random_uniform_(w, -4e4, 4e4, seed=1), "overflows"),
         (torch.float64, lambda w: parity.random_uniform_(w, -1e300, 1.0), "float32's range"),
@@ -744,11 +755,44 @@ def test_values_that_overflow_the_dtype_raise_and_leave_tensor_untouched(dtype, 
 
 
 @pytest.mark.parametrize("init", ALL, ids=NAMES)
-def test_expanded_view_raises_and_leaves_base_untouched(init):
-    base = torch.full((1, 6), 7.0)
-    with pytest.raises(ValueError, match=r"share memory.*stride 0"):
-        init(base.expand(6, 6))
+@pytest.mark.parametrize(
+    ("view", "made"),
+    [
+        (lambda base: base[:6].view(1, 6).expand(6, 6), "expand()"),
+        (lambda base: base.as_strided((6, 6), (2, 1)), "as_strided()"),  # rows overlap
+        (lambda base: base.unfold(0, 6, 1)[:6], "unfold()"),
+    ],
+    ids=["expand", "as_strided", "unfold"],
+)
+def test_views_whose_elements_share_memory_raise_and_leave_base_untouched(init, view, made):
+    # Written in place, a truncated normal's steps would meet twice on shared elements
+    # (NaNs, measured, on the as_strided view); so every initializer refuses them.
+    base = torch.full((36,), 7.0)
+    with pytest.raises(ValueError, match=rf"share memory.*{re.escape(made)}"):
+        init(view(base))
     assert (base == 7).all()
+
+
+def test_views_of_distinct_elements_are_initialized():
+    views = [
+        torch.empty(8, 4).T,
+        torch.empty(10, 10)[::2, 1::3],
+        torch.empty(3, 4, 5).permute(2, 0, 1),
+        torch.empty(5, 5).diagonal(),
+        torch.empty(4, 1).expand(4, 1),  # stride 0 on a dimension of size 1 is harmless
+    ]
+    for view in views:
+        assert parity.he_normal_(view, generator=seeded()).isfinite().all()
+
+
+def test_inference_tensor_raises_before_writing_outside_inference_mode():
+    with torch.inference_mode():
+        weight = torch.full((4, 4), 7.0)
+    with pytest.raises(ValueError, match="inference tensor"):
+        parity.he_normal_(weight)
+    assert (weight == 7).all()
+    with torch.inference_mode():  # where torch lets it be written
+        assert parity.zeros_(weight).eq(0).all()
 
 
 def test_numpy_scalars_are_real_numbers_and_ints():

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
 
-from parity import describe
+from parity import Initializer, describe
 from parity.modules import (
     KerasInitWarning,
     keras_hyperparameters_,
@@ -609,6 +609,34 @@ def test_bad_input_raises_before_any_value_changes(kwargs, error, match):
     assert_unchanged(model, before)
 
 
+def test_parameters_that_cannot_be_written_are_rejected_before_writing():
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4))
+    model[1].weight = nn.Parameter(torch.zeros(1, 4).expand(4, 4))
+    before = snapshot(model)
+    with pytest.raises(ValueError, match=r"1\.weight in place: its elements share memory"):
+        keras_init_(model)
+    assert_unchanged(model, before)
+    with torch.inference_mode():
+        frozen = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    before = snapshot(frozen)
+    with pytest.raises(ValueError, match="inference tensor"):
+        keras_init_(frozen)
+    assert_unchanged(frozen, before)
+
+
+def test_an_initializer_object_override_reads_the_keras_layout_fans():
+    # keras_init_ applies overrides to Keras-layout views: an Initializer made for torch
+    # layout must read them as the string does, not with its fans swapped.
+    by_name, by_object = nn.Linear(100, 10), nn.Linear(100, 10)
+    keras_init_(by_name, overrides={nn.Linear: {"kernel_initializer": "he_normal"}}, seed=4)
+    init = Initializer("he_normal")
+    keras_init_(by_object, overrides={nn.Linear: {"kernel_initializer": init}}, seed=4)
+    assert torch.equal(by_name.weight, by_object.weight)
+    assert keras_init_plan(by_object, overrides={nn.Linear: {"kernel_initializer": init}})[
+        0
+    ].target == describe("he_normal", (10, 100))
+
+
 @pytest.mark.parametrize("not_a_module", [torch.empty(3, 3), "model", None, [nn.Linear(2, 2)]])
 def test_non_modules_are_rejected(not_a_module):
     with pytest.raises(TypeError, match=r"torch\.nn\.Module"):
@@ -660,3 +688,11 @@ def test_a_module_under_two_names_takes_an_override_by_either():
     with pytest.raises(ValueError, match=r"overrides\['a'\] and overrides\['b'\] name the same"):
         keras_init_(model, generator=gen(), overrides=clash)
     assert_unchanged(model, before)
+
+
+def test_a_float64_constant_override_is_rounded_through_float32_as_in_keras():
+    # Keras's Dense(3, bias_initializer=Constant(0.1), dtype="float64") holds float32(0.1).
+    model = nn.Linear(3, 3).double()
+    constant = {"class_name": "Constant", "config": {"value": 0.1}}
+    keras_init_(model, overrides={nn.Linear: {"bias_initializer": constant}})
+    assert model.bias.tolist() == [torch.tensor(0.1, dtype=torch.float32).item()] * 3

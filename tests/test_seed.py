@@ -188,3 +188,20 @@ def test_keras_init_override_with_its_own_seed_draws_that_seed(kwargs):
     theirs = keras_values("HeNormal", (4, 6), 3)
     for layer in model:  # a seeded Keras initializer gives the same values on every call
         assert np.array_equal(layer.weight.detach().numpy(), theirs)
+
+
+@pytest.mark.parametrize(
+    "value", [0.1, -2.7e-5, 3, 16777217, np.float64(0.1), np.float32(0.1)], ids=repr
+)
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+def test_constant_values_equal_keras(value, dtype):
+    # Keras casts a Python float through float32: a float64 weight gets float32(0.1).
+    theirs = np.asarray(keras.initializers.Constant(value)((3,), dtype=dtype))
+    weight = torch.empty(3, dtype=getattr(torch, dtype))
+    if np.isinf(theirs).any():  # where Keras writes infinities, parity refuses
+        with pytest.raises(ValueError, match="beyond the largest finite"):
+            parity.constant_(weight, value)
+        return
+    ours = parity.constant_(weight, value).numpy()
+    assert ours.dtype == theirs.dtype
+    assert np.array_equal(ours, theirs)

@@ -280,7 +280,7 @@ def test_non_float_and_overlapping_weights_raise():
     with pytest.raises(TypeError, match="float16, bfloat16, float32 and float64"):
         parity.stft_(ints)
     assert (ints == 7).all()
-    with pytest.raises(ValueError, match="stride 0"):
+    with pytest.raises(ValueError, match=r"share memory.*expand\(\)"):
         parity.stft_(torch.zeros(1, 1, 32).expand(17, 1, 32))
     with pytest.raises(TypeError, match=r"expected a torch\.Tensor"):
         parity.stft_(np.zeros((17, 1, 32)))
