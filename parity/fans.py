@@ -24,6 +24,8 @@ LAYOUTS: tuple[Layout, ...] = ("torch", "keras")
 
 
 def check_layout(layout: str) -> Layout:
+    if not isinstance(layout, str):
+        raise TypeError(f"layout must be a str, one of {', '.join(LAYOUTS)}; got {layout!r}")
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; valid layouts: {', '.join(LAYOUTS)}")
     return layout  # type: ignore[return-value]

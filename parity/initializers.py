@@ -28,6 +28,7 @@ from parity.fans import (
     check_axes,
     check_layout,
     check_real,
+    check_shape,
     compute_fans,
     keras_shape,
     tensor_problem,
@@ -131,6 +132,8 @@ def _keras_bound(name: str, value: float) -> float:
 
 
 def _choice(name: str, value: Any, choices: Sequence[str]) -> Any:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, one of {', '.join(choices)}; got {value!r}")
     if value not in choices:
         raise ValueError(f"unknown {name} {value!r}; valid choices: {', '.join(choices)}")
     return value
@@ -1045,4 +1048,4 @@ def describe(identifier: Any, shape: Sequence[int], *, layout: Layout = "torch")
     init = get(identifier, layout=layout)
     if not isinstance(init, Initializer):
         raise TypeError("describe() needs a Keras identifier or config, not a callable")
-    return init.target(shape)
+    return init.target(check_shape(shape))

@@ -59,7 +59,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from parity.fans import FLOAT_DTYPE_NAMES, FLOAT_DTYPES, as_int, check_real, check_shape
+from parity.fans import (
+    FLOAT_DTYPE_NAMES,
+    FLOAT_DTYPES,
+    as_int,
+    check_real,
+    check_shape,
+    write_problem,
+)
 
 __all__ = ["keras_seed", "normal", "philox", "truncated_normal", "uniform"]
 
@@ -890,6 +897,9 @@ def _check_out(
             f"out must have the shape, dtype and device asked for ({dims}, {dtype}, {device}), "
             f"got ({tuple(out.shape)}, {out.dtype}, {out.device})"
         )
+    problem = write_problem(out)
+    if problem is not None:
+        raise ValueError(f"out cannot be written in place: {problem}")
     return out
 
 

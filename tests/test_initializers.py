@@ -694,6 +694,8 @@ def test_bad_generator_leaves_tensor_untouched():
         ({"scale": "2"}, TypeError, "scale must be a real number"),
         ({"layout": "jax"}, ValueError, "valid layouts"),
         ({"fan_in": -3}, ValueError, r"fan_in must be an int in \[0, 2\*\*63\)"),
+        ({"mode": ["fan_in"]}, TypeError, "mode must be a str, one of fan_in"),
+        ({"layout": None}, TypeError, "layout must be a str, one of torch, keras"),
     ],
 )
 def test_variance_scaling_bad_arguments(kwargs, error, match):

@@ -374,6 +374,8 @@ def test_out_must_match_the_draw():
         tf_random.normal((3, 4), (1, 2), torch.float64, out=out)
     with pytest.raises(TypeError, match="out must be a torch"):
         tf_random.uniform((3, 4), (1, 2), out=np.empty((3, 4), np.float32))
+    with pytest.raises(ValueError, match=r"out cannot be written in place: .*share memory"):
+        tf_random.uniform((3, 4), (1, 2), out=torch.zeros(1, 4).expand(3, 4))
 
 
 def test_output_properties():
