@@ -712,7 +712,7 @@ class Constant:
     """
 
     value: float
-    from_python_float: bool = field(default=False, repr=False, compare=False)
+    from_python_float: bool = field(default=False, repr=False)
 
     def value_in(self, dtype: torch.dtype) -> float:
         """The value a weight of ``dtype`` gets, before its own rounding."""

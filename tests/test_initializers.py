@@ -834,3 +834,15 @@ def test_generator_on_wrong_device_leaves_tensor_untouched():
 def test_get_bad_identifiers(identifier, error, match):
     with pytest.raises(error, match=match):
         parity.get(identifier)
+
+
+def test_a_python_float_constant_beyond_float32_fails_on_float64_after_a_numpy_one_passed():
+    # Keras casts a Python float through float32 (an infinity here); a numpy float64 keeps
+    # its value.  The overflow check is cached per target: the two must not share an entry.
+    np = pytest.importorskip("numpy")
+    weight = torch.full((3,), 7.0, dtype=torch.float64)
+    assert parity.constant_(weight, np.float64(1e300)).eq(1e300).all()
+    weight.fill_(7.0)
+    with pytest.raises(ValueError, match="within float32's range"):
+        parity.constant_(weight, 1e300)
+    assert weight.eq(7.0).all()
