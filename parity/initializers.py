@@ -154,6 +154,12 @@ def check_fits(target: Distribution, dtype: torch.dtype) -> None:
     (or, for a uniform, if ``maxval - minval`` is: both torch and TensorFlow draw
     ``u (max - min) + min``; for an untruncated normal, if ``|mean| + 9 std`` is, beyond any
     normal drawn here), so that no initializer silently writes infinities."""
+    if isinstance(target, Constant) and math.isinf(target.value_in(dtype)):
+        # Outside the cache below, whose key leaves from_python_float out.
+        raise ValueError(
+            "value must lie within float32's range (Keras passes a Python float through "
+            f"float32), got {target.value!r}"
+        )
     message = _overflow(target, dtype)
     if message is not None:
         raise ValueError(message)
@@ -172,11 +178,6 @@ def _overflow(target: Distribution, dtype: torch.dtype) -> str | None:
         problem = target.dtype_problem(dtype)
         if problem is not None:
             return f"{target} cannot be computed in {dtype}: {problem}"
-    if isinstance(target, Constant) and math.isinf(target.value_in(dtype)):
-        return (
-            f"value must lie within float32's range (Keras passes a Python float through "
-            f"float32), got {target.value!r}"
-        )
     low, high = target.support
     reach = max(abs(v) for v in (low, high, getattr(target, "mean", 0.0)) if math.isfinite(v))
     reaches = "reaches"

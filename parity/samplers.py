@@ -708,11 +708,12 @@ class Constant:
 
     ``from_python_float``: the value came as a Python float, which Keras casts to a float32
     tensor before the weight's dtype, so a float64 weight gets it rounded to float32
-    (``Constant(0.1)``: 0.10000000149011612); ints and numpy float64 values keep theirs.
+    (``Constant(0.1)``: 0.10000000149011612); ints and numpy float64 values keep theirs.  It
+    is left out of equality, as of the repr: both describe the same value.
     """
 
     value: float
-    from_python_float: bool = field(default=False, repr=False)
+    from_python_float: bool = field(default=False, repr=False, compare=False)
 
     def value_in(self, dtype: torch.dtype) -> float:
         """The value a weight of ``dtype`` gets, before its own rounding."""

@@ -838,7 +838,7 @@ def test_get_bad_identifiers(identifier, error, match):
 
 def test_a_python_float_constant_beyond_float32_fails_on_float64_after_a_numpy_one_passed():
     # Keras casts a Python float through float32 (an infinity here); a numpy float64 keeps
-    # its value.  The overflow check is cached per target: the two must not share an entry.
+    # its value.  The overflow check is cached by value, so the float32 one sits outside it.
     np = pytest.importorskip("numpy")
     weight = torch.full((3,), 7.0, dtype=torch.float64)
     assert parity.constant_(weight, np.float64(1e300)).eq(1e300).all()
