@@ -414,62 +414,48 @@ def test_cholesky_in_place_matches_linalg(n):
 
 
 SEEDED_ORTHOGONAL_MEMORY = """
-import torch, parity
+import sys, torch, parity
 def kib(field):  # this process's own figures (getrusage's peak starts from the parent's)
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) for line in status if line.startswith(field))
-parity.orthogonal_(torch.empty(256, 128), seed=1)  # warm-up: code pages, LAPACK, the kernels
-w = torch.ones(1024, 65536)  # Linear(65536, 1024): Keras's (65536, 1024) kernel, 256 MiB
+dtype, rows, cols = getattr(torch, sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+parity.orthogonal_(torch.empty(64, 2048, dtype=dtype), seed=1)  # warm-up: code, LAPACK, kernels
+w = torch.ones(rows, cols, dtype=dtype)
 before = kib("VmRSS:")  # with the weight's pages written, so they count before
 parity.orthogonal_(w, seed=1)
 extra = (kib("VmHWM:") - before) * 1024
-gram = w @ w.T
-print(extra / (w.numel() * 4), (gram - torch.eye(1024)).abs().max().item())
-"""
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
-def test_seeded_orthogonal_memory():
-    # The Gaussian, the QR and Q share the weight's memory: the extra is a 16 MiB slab of
-    # draws, one block of 51 reflectors (13 MiB) and LAPACK's and BLAS's buffers (8% in
-    # all, measured). Before, the Gaussian, QR's copy of it and Q took over 200%.
-    done = subprocess.run(
-        [sys.executable, "-c", SEEDED_ORTHOGONAL_MEMORY], capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-    share, error = map(float, done.stdout.split())
-    assert share < 0.2, share
-    assert error < 1e-5, error
-
-
-SEEDED_HALF_ORTHOGONAL_MEMORY = """
-import torch, parity
-def kib(field):
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith(field))
-parity.orthogonal_(torch.empty(512, 256, dtype=torch.float16), seed=1)  # warm-up
-w = torch.ones(131072, 1024, dtype=torch.float16)  # Linear(1024, 131072): 256 MiB
-before = kib("VmRSS:")
-parity.orthogonal_(w, seed=1)
-extra = (kib("VmHWM:") - before) * 1024
-gram = w[:, :256].float().T @ w[:, :256].float()
-print(extra / (w.numel() * 2), (gram - torch.eye(256)).abs().max().item())
+q = w.float() if rows <= cols else w[:, :256].float().T  # orthonormal rows
+gram = q @ q.T
+print(extra / (w.numel() * w.element_size()), (gram - torch.eye(len(q))).abs().max().item())
 """
 
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
-def test_seeded_half_orthogonal_memory():
-    # A thin float16 weight keeps only AᵀA (4 MiB) and a 16 MiB slab of draws: 8-9% in all,
-    # measured, where a float32 Gaussian and linalg.qr took over 500%.
+@pytest.mark.parametrize(
+    ("dtype", "rows", "cols", "tolerance"),
+    [
+        # Linear(65536, 1024), 256 MiB: the Gaussian, the QR and Q share the weight's memory;
+        # the extra is a 16 MiB slab of draws, one block of 51 reflectors (13 MiB) and
+        # LAPACK's and BLAS's buffers (8% in all, measured; the Gaussian, QR's copy of it
+        # and Q took 218% before).
+        ("float32", 1024, 65536, 1e-5),
+        # Linear(1024, 131072) in float16, 256 MiB: Keras's Gaussian is thin, so only AᵀA
+        # (4 MiB) and the slab are extra (9.0%, measured; a float32 Gaussian and linalg.qr
+        # took over 500%).
+        ("float16", 131072, 1024, 2e-3),
+    ],
+)
+def test_seeded_orthogonal_memory(dtype, rows, cols, tolerance):
     done = subprocess.run(
-        [sys.executable, "-c", SEEDED_HALF_ORTHOGONAL_MEMORY], capture_output=True, text=True
+        [sys.executable, "-c", SEEDED_ORTHOGONAL_MEMORY, dtype, str(rows), str(cols)],
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
     share, error = map(float, done.stdout.split())
     assert share < 0.2, share
-    assert error < 2e-3, error
+    assert error < tolerance, error
 
 
 # --------------------------------------------------------------------------- get()
