@@ -617,8 +617,9 @@ def orthogonal_(
     The weight is read as a matrix: ``(shape[0], prod(shape[1:]))`` in torch layout (one row per
     output unit), ``(prod(shape[:-1]), shape[-1])`` in Keras layout; the matrix has orthonormal
     columns when it has at least as many rows as columns and orthonormal rows otherwise.  A torch
-    weight is the transpose of its Keras kernel, and the transpose of a Haar matrix is Haar, so
-    both layouts give Keras's distribution.
+    weight's matrix is its Keras kernel's transposed, with the columns reordered for a conv
+    (torch's ``(in, *k)`` against Keras's ``(*k, in)``), and Haar matrices stay Haar under both,
+    so both layouts give Keras's distribution.
 
     Args:
         tensor: the tensor to fill in place, rank >= 2.

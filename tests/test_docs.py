@@ -22,6 +22,21 @@ def test_api_reference_is_current():
     assert result.returncode == 0, result.stderr
 
 
+def test_every_public_name_is_in_the_api_reference():
+    import parity
+
+    reference = (ROOT / "docs" / "api.md").read_text()
+    missing = [
+        name
+        for name in parity.__all__
+        if f"`{name}" not in reference
+        and f"`class {name}" not in reference
+        and f"`{name}." not in reference
+        and f"(`parity.{name}`)" not in reference
+    ]
+    assert not missing, missing
+
+
 def test_every_public_function_has_formula_args_and_example():
     import parity
 

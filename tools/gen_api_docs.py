@@ -6,6 +6,8 @@ With --check, exit 1 when docs/api.md is not what the docstrings give (the tests
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import inspect
 import sys
 from pathlib import Path
@@ -32,6 +34,14 @@ SECTIONS = {
     "Identifiers, fans and targets": ["get", "describe", "compute_fans", "keras_shape"],
     "Whole models": ["keras_init_", "keras_hyperparameters_", "keras_init_plan"],
     "Checking your own code": ["check"],
+    "Seed mode: TensorFlow's random streams (`parity.tf_random`)": [
+        "tf_random.uniform", "tf_random.normal", "tf_random.truncated_normal",
+        "tf_random.keras_seed",
+    ],
+    "Types and constants": [
+        "Initializer", "CheckResult", "WeightPlan", "HyperparameterChange", "KerasInitWarning",
+        "Layout", "KERAS_IDENTIFIERS",
+    ],
 }  # fmt: skip
 ALIASES = "`glorot_truncated_normal_`, `he_truncated_normal_` and `lecun_truncated_normal_` are "
 ALIASES += "the same functions as `glorot_normal_`, `he_normal_` and `lecun_normal_`.\n"
@@ -47,7 +57,8 @@ def signature(obj: object) -> str:
             star_done = True
         text = param.name
         if param.annotation is not param.empty:
-            text += f": {param.annotation}"
+            annotation = param.annotation
+            text += f": {getattr(annotation, '__forward_arg__', annotation)}"  # NamedTuple's
         if param.default is not param.empty:
             text += f" = {param.default!r}"
         parts.append(text)
@@ -55,19 +66,31 @@ def signature(obj: object) -> str:
     return f"({', '.join(parts)}){returns}".replace("torch.Tensor", "Tensor")
 
 
+def public(name: str) -> object:
+    """``parity.<name>``, a dotted name reaching into a submodule (``tf_random.uniform``)."""
+    return functools.reduce(getattr, name.split("."), parity)
+
+
+def entry(name: str, obj: object) -> str:
+    """A heading and docstring for a function or class, the value for anything else."""
+    if inspect.isfunction(obj):
+        heading = f"`{name}{signature(obj)}`"
+    elif dataclasses.is_dataclass(obj) or hasattr(obj, "_fields"):  # or a NamedTuple
+        heading = f"`class {name}{signature(obj).removesuffix(' -> None')}`"
+    elif inspect.isclass(obj):
+        heading = f"`class {name}({', '.join(base.__name__ for base in obj.__bases__)})`"
+    else:
+        return f"\n### `{name}`\n\n```text\n{name} = {obj!r}\n```\n"
+    return f"\n### {heading}\n\n```text\n{inspect.cleandoc(obj.__doc__ or '')}\n```\n"
+
+
 def render() -> str:
     parts = [HEADER]
     for title, names in SECTIONS.items():
-        present = [name for name in names if hasattr(parity, name)]
-        if not present:
-            continue
         parts.append(f"\n## {title}\n")
-        if "glorot_normal_" in present:
+        if "glorot_normal_" in names:
             parts.append(ALIASES)
-        for name in present:
-            obj = getattr(parity, name)
-            doc = inspect.cleandoc(obj.__doc__ or "")
-            parts.append(f"\n### `{name}{signature(obj)}`\n\n```text\n{doc}\n```\n")
+        parts.extend(entry(name, public(name)) for name in names)
     return "".join(parts)
 
 
