@@ -180,6 +180,12 @@ def test_record_and_replay_round_trip(keras_source, tmp_path):
     data = json.loads((out / "report.json").read_text())
     assert data["verdict"] == "PASS" and data["sources"] == [replayed.name]
     assert all(c["references"] for c in data["cases"])
+    assert not any("was recorded with" in note for note in data["notes"])
+    # Replayed with another n or seed, the references are still the recorded ones: said so.
+    replay = ["--reference", str(record), *selection, "--devices", "cpu", "--no-plots"]
+    assert main([*replay, "--seed", "7", "--out", str(out)]) == 0
+    notes = json.loads((out / "report.json").read_text())["notes"]
+    assert any("recorded with --seed 0, not 7" in note for note in notes), notes
     # Cases the file does not hold are a usage error, before anything runs.
     assert (
         main(["--reference", str(record), "--cases", "he_uniform/dense/float32", "--out", str(out)])
@@ -213,7 +219,9 @@ def test_usage_errors_before_anything_runs(tmp_path, capsys):
     quick = ["--exact-only", "--cases", "he_normal/dense/float32", "--n", "1000"]
     bad = [
         ([*quick, "--out", str(a_file)], "exists and is not a folder"),
-        (["--exact-only", "--dtypes", ",", "--out", str(tmp_path)], "the selection is empty"),
+        (["--exact-only", "--dtypes", ",", "--out", str(tmp_path)], "--dtypes names no dtype"),
+        ([*quick, "--reference", str(a_file)], "--exact-only tests without a reference"),
+        (["--reference", str(tmp_path), "--out", str(tmp_path)], "is a folder; give the recorded"),
         (["--cases", ",", "--list"], "--cases names no case"),
         (["--mutants", "--cases", "he_normal", "--out", str(tmp_path)], "does not apply"),
         (["--mutants", "--devices", "gpu", "--out", str(tmp_path)], "unknown device 'gpu'"),
@@ -334,12 +342,70 @@ def test_cli_help_list_and_bad_arguments(capsys, tmp_path):
         assert option in text
     assert main(["--list", "--cases", "orthogonal", "--devices", "cpu"]) == 0
     assert "orthogonal/dense/float32/cpu" in capsys.readouterr().out
-    for bad in (["--n", "many"], ["--n", "0"], ["--alpha", "2"]):
+    bad_arguments = [
+        (["--n", "many"], "expected a count"),
+        (["--n", "0"], "positive whole count"),
+        (["--n", "99"], "n must be between 100"),  # the two-sample KS is not calibrated there
+        (["--n", "1e30"], "positive whole count"),  # past 2^53 a float count is not exact
+        (["--n", "2e10"], "n must be between"),
+        (["--alpha", "2"], "alpha"),
+        (["--mutants", "--seed", str(2**70)], "the seed must be in"),
+    ]
+    for bad, message in bad_arguments:
         with pytest.raises(SystemExit) as exit_info:
             main(bad)
         assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err, bad
     assert main(["--dtypes", "float8", "--out", str(tmp_path)]) == 2
     assert main(["--cases", "no_such_initializer", "--out", str(tmp_path)]) == 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc")
+def test_an_unwritable_output_fails_before_the_run(capsys):
+    # /proc is a folder nobody may create files in, whatever the user's rights.
+    quick = ["--exact-only", "--cases", "he_normal/dense/float32", "--n", "1000", "--no-plots"]
+    assert main([*quick, "--out", "/proc"]) == 2
+    assert "cannot write the report folder in '/proc'" in capsys.readouterr().out
+    record = ["record", "--cases", "he_normal/dense/float32", "--out", "/proc/x.npz"]
+    assert main(record) == 2
+    assert "cannot write the record file in '/proc'" in capsys.readouterr().out
+
+
+def test_sensitivity_is_stated_for_the_values_drawn_not_the_n_asked(tmp_path):
+    # A 1 x 1 weight draws 25,000 values (max_calls) whatever --n says: the run's sensitivity
+    # must be that case's, not that of 10^7 values.
+    out = tmp_path / "report"
+    argv = ["--exact-only", "--cases", "glorot_uniform/tiny/float32", "--n", "1e7", "--no-plots"]
+    assert main([*argv, "--out", str(out)]) == 0
+    data = json.loads((out / "report.json").read_text())
+    case = data["cases"][0]
+    assert data["sensitivity"]["detectable_relative_std_error"] == {
+        "uniform": case["detectable_relative_std_error"]
+    }
+    assert data["sensitivity"]["ks_smallest_n_one_sample"] == runner.DEFAULT_MAX_CALLS
+    assert case["detectable_relative_std_error"] > 0.01  # at 10^7 it would be 0.06%
+
+
+def test_too_few_values_is_an_error_of_the_case_not_a_failed_test(tmp_path):
+    out = tmp_path / "report"
+    argv = ["--exact-only", "--cases", "glorot_uniform/tiny/float32", "--max-calls", "3"]
+    assert main([*argv, "--no-plots", "--out", str(out)]) == 1
+    case = json.loads((out / "report.json").read_text())["cases"][0]
+    assert case["tests"] == []
+    assert "only 3 values drawn" in case["errors"][0]
+
+
+def test_a_report_folder_keeps_no_plot_of_an_earlier_run(tmp_path):
+    out = tmp_path / "report"
+    out.mkdir()
+    for name in ("he_normal.png", "glorot_uniform.png", "mine.png"):
+        (out / name).write_bytes(b"")
+    argv = ["--exact-only", "--cases", "glorot_uniform/dense/float32", "--n", "1000"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == ["glorot_uniform.png", "mine.png"]
+    assert (out / "glorot_uniform.png").stat().st_size > 0  # this run's own plot
+    assert main([*argv, "--no-plots", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == ["mine.png"]
 
 
 def test_grid_cache_preload_is_used():

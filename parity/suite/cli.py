@@ -10,12 +10,14 @@ import argparse
 import math
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 DEFAULT_N = 1_000_000
+MAX_N = 10**10  # values per side per case: 1e8 takes minutes per case, this days
 EPILOG = """\
 examples:
   python -m parity                          default matrix vs live TensorFlow, n = 10^6
@@ -28,16 +30,40 @@ examples:
 
 
 def _count(text: str) -> int:
-    """Parse 1000000, 1e6 or 1_000_000."""
+    """Parse 1000000, 1e6 or 1_000_000 (exactly: a float form only up to 2^53)."""
+    digits = text.replace("_", "").strip()
     try:
-        value = float(text.replace("_", ""))
+        value = int(digits) if digits.isdigit() else float(digits)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected a count such as 1000000 or 1e6, got {text!r}"
         ) from None
-    if not math.isfinite(value) or value < 1 or value != int(value):
+    if not math.isfinite(value) or value < 1 or value != int(value) or value > 2**53:
         raise argparse.ArgumentTypeError(f"expected a positive whole count, got {text!r}")
     return int(value)
+
+
+def _sample_size(text: str) -> int:
+    """``--n``: enough values for the tests' p-values, few enough to finish."""
+    from parity.suite.runner import MIN_VALUES
+
+    value = _count(text)
+    if not MIN_VALUES <= value <= MAX_N:
+        raise argparse.ArgumentTypeError(
+            f"n must be between {MIN_VALUES} (below, the two-sample KS p-value is not "
+            f"calibrated) and {MAX_N:.0e} values per side, got {text!r}"
+        )
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int seed, got {text!r}") from None
+    if not -(2**63) <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"the seed must be in [-2**63, 2**63), got {text!r}")
+    return value
 
 
 def _alpha(text: str) -> float:
@@ -69,7 +95,7 @@ def _matrix_options(parser: argparse.ArgumentParser, inherit: bool = False) -> N
         "(e.g. 'he_normal', '*/conv2d', 'orthogonal/*/float64'); repeat or comma-separate",
     )  # fmt: skip
     parser.add_argument(
-        "--n", type=_count, default=default(None),
+        "--n", type=_sample_size, default=default(None),
         help="values per side per case (default 1e6; up to 1e8 runs in bounded memory; "
         "with --mutants it raises each mutant's own n)",
     )  # fmt: skip
@@ -77,7 +103,7 @@ def _matrix_options(parser: argparse.ArgumentParser, inherit: bool = False) -> N
         "--dtypes", type=_csv, default=default(list(DEFAULT_DTYPES)),
         help=f"comma-separated dtypes among {', '.join(DTYPES)} (default: float32,float64)",
     )  # fmt: skip
-    parser.add_argument("--seed", type=int, default=default(0), help="base seed (default 0)")
+    parser.add_argument("--seed", type=_seed, default=default(0), help="base seed (default 0)")
     parser.add_argument(
         "--max-calls", type=_count, default=default(DEFAULT_MAX_CALLS),
         help="cap on initializer calls per side for tiny shapes (default %(default)s)",
@@ -178,6 +204,8 @@ def _cases(args: argparse.Namespace, devices: Sequence[str] | None) -> list[Any]
     patterns = [p for group in args.cases or [] for p in _csv(group)]
     if args.cases and not patterns:
         raise UsageError("--cases names no case; give a glob such as 'he_normal' or '*/conv2d'")
+    if not args.dtypes:
+        raise UsageError("--dtypes names no dtype; give some of float32,float64,float16,bfloat16")
     try:
         return build_cases(patterns or None, args.dtypes, devices)
     except ValueError as error:
@@ -203,11 +231,15 @@ def _sources(args: argparse.Namespace) -> tuple[list[Any], list[str], dict[str, 
     """Reference sources, notes, and the grids recorded files were binned on."""
     from parity.suite import references
 
+    if args.reference and args.exact_only:
+        raise UsageError("--exact-only tests without a reference; do not give --reference too")
     if args.reference:
         sources, grids = [], {}
         # A file named twice is one reference (twice, its tests would count twice in Holm).
         args.reference = list({path.resolve(): path for path in args.reference}.values())
         for path in args.reference:
+            if path.is_dir():
+                raise UsageError(f"--reference {str(path)!r} is a folder; give the recorded file")
             try:
                 source = references.RecordedSource(path)
             except (OSError, ValueError) as error:
@@ -217,7 +249,17 @@ def _sources(args: argparse.Namespace) -> tuple[list[Any], list[str], dict[str, 
                     raise UsageError(f"{path}: grid {key} differs from another reference file's")
                 grids[key] = grid
             sources.append(source)
-        return sources, [f"references replayed from {p}" for p in args.reference], grids
+        notes = [f"references replayed from {p}" for p in args.reference]
+        for source in sources:  # what the file holds is what it was recorded with
+            recorded = source.meta.get("settings", {})
+            for option in ("n", "seed", "max_calls"):
+                if option in recorded and recorded[option] != getattr(args, option):
+                    notes.append(
+                        f"{source.path} was recorded with --{option.replace('_', '-')} "
+                        f"{recorded[option]}, not {getattr(args, option)}: its references are "
+                        "the recorded ones (each case's n ref says how many values)"
+                    )
+        return sources, notes, grids
     if args.exact_only:
         return [], ["--exact-only: no TF reference; exact distributions only"], {}
     sources, notes = references.live_sources()
@@ -335,7 +377,12 @@ def command_run(args: argparse.Namespace, console: Any) -> int:
         not x.test.passed for x in outcome.layers
     )
     detect = ", ".join(f"{k} {v:.2%}" for k, v in sorted(outcome.detectable().items()))
-    console.print(f"sensitivity: stddev errors of at least {detect} are detected with power 0.9")
+    if detect:
+        console.print(
+            f"sensitivity: stddev errors of at least {detect} are detected with power 0.9"
+        )
+    else:
+        console.print("sensitivity: none (no case got as far as its tests)")
     console.print(f"time: {report.time_line(outcome)}", highlight=False, markup=False)
     verdict = "[bold green]PASS[/]" if outcome.passed else f"[bold red]FAIL ({failed} failed)[/]"
     console.print(
@@ -371,8 +418,9 @@ def command_mutants(args: argparse.Namespace, console: Any) -> int:
         )  # fmt: skip
     console.print(_table("mutant zoo", report.mutant_rows(outcomes)))
     report.write_report(
-        args.out, None, mutants=outcomes, settings={"mutants": True, "seed": args.seed}
-    )
+        args.out, None, mutants=outcomes,
+        settings={"mutants": True, "n": args.n, "seed": args.seed, "alpha": args.alpha},
+    )  # fmt: skip
     ok = all(o.ok for o in outcomes)
     verdict = "[bold green]PASS[/]: every mutant caught" if ok else "[bold red]FAIL[/]"
     console.print(f"{verdict}; report in {escape(str(args.out))}/report.md")
@@ -447,6 +495,12 @@ def _check_writable(path: Path, folder: bool) -> None:
         raise UsageError(f"the {what} {str(path)!r} is a folder; give a file name such as tf.npz")
     elif not path.parent.is_dir():
         raise UsageError(f"the {what}'s folder {str(path.parent)!r} does not exist")
+    try:  # permissions alone do not say (a read-only file system, /proc, root's rights)
+        with tempfile.TemporaryFile(dir=path if folder else path.parent):
+            pass
+    except OSError as error:
+        where = path if folder else path.parent
+        raise UsageError(f"cannot write the {what} in {str(where)!r}: {error}") from None
 
 
 def _check_dependencies(args: argparse.Namespace) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from parity.suite import stats
-from parity.suite.runner import CaseResult, RunResult
+from parity.suite.runner import CaseResult, RunResult, initializer_specs
 
 VARIANCE_POWER = 0.9
 
@@ -41,6 +41,12 @@ def _critical_distance(n: float, alpha: float) -> float:
     from scipy import stats as sps
 
     return float(sps.kstwobign.isf(alpha) / math.sqrt(max(1.0, n)))
+
+
+def _critical_at(run: RunResult, test: str) -> float | None:
+    """The KS distance at which ``test`` rejects in the case where it had fewest values."""
+    n = run.smallest_n(test)
+    return None if n is None else _critical_distance(n, run.worst_case_alpha)
 
 
 def _case_json(case: CaseResult) -> dict[str, Any]:
@@ -114,7 +120,6 @@ def run_json(
     passed = True
     if run is not None:
         passed = run.passed
-        worst = run.worst_case_alpha
         data |= {
             "n": run.n, "seed": run.seed, "alpha": run.alpha, "max_calls": run.max_calls,
             "sources": run.sources, "notes": run.notes, "versions": run.versions,
@@ -128,8 +133,10 @@ def run_json(
                 "variance_test_power": VARIANCE_POWER,
                 "detectable_relative_std_error": run.detectable(),
                 "ks_grid_resolution": 1.0 / stats.GRID_SIZE,
-                "ks_critical_distance_one_sample": _critical_distance(run.n, worst),
-                "ks_critical_distance_two_sample": _critical_distance(run.n / 2, worst),
+                "ks_smallest_n_one_sample": run.smallest_n("ks_exact"),
+                "ks_smallest_n_two_sample": run.smallest_n("ks_two_sample"),
+                "ks_critical_distance_one_sample": _critical_at(run, "ks_exact"),
+                "ks_critical_distance_two_sample": _critical_at(run, "ks_two_sample"),
             },
             "cases": [_case_json(c) for c in run.cases],
             "layers": [
@@ -295,9 +302,21 @@ def time_line(run: RunResult) -> str:
     )
 
 
+def _ks_sensitivity(run: RunResult) -> str:
+    parts = []
+    for test, label in (("ks_exact", "one-sample"), ("ks_two_sample", "two-sample")):
+        n, distance = run.smallest_n(test), _critical_at(run, test)
+        if n is not None and distance is not None:
+            parts.append(f"D ≥ {distance:.2e} ({label}, at its fewest values: n = {n:,})")
+    return f" The KS tests reject at {' and '.join(parts)}." if parts else ""
+
+
 def _method(run: RunResult) -> list[str]:
     detect = run.detectable()
-    sens = ", ".join(f"{law} {delta:.2%}" for law, delta in sorted(detect.items()))
+    sens = (
+        ", ".join(f"{law} {delta:.2%}" for law, delta in sorted(detect.items()))
+        or "— (no case got as far as its tests)"
+    )
     return [
         "## Method",
         "",
@@ -324,11 +343,10 @@ def _method(run: RunResult) -> list[str]:
         f"family-wise α = {run.alpha}; the worst-case per-test level is "
         f"α/m = {run.worst_case_alpha:.2e}.",
         "",
-        f"**Sensitivity.** At n = {run.n:,} the variance test detects a relative stddev error "
-        f"of at least {sens} with power ≥ {VARIANCE_POWER} at α/m "
-        f"(2δ ≥ (z₁₋α/2m + z₀.₉)·sqrt((κ − 1)/n), κ the kurtosis). The KS tests reject at "
-        f"D ≥ {_critical_distance(run.n, run.worst_case_alpha):.2e} (one-sample) and "
-        f"{_critical_distance(run.n / 2, run.worst_case_alpha):.2e} (two-sample).",
+        f"**Sensitivity.** With the values each case drew (the tables give each n), the "
+        f"variance test detects a relative stddev error of at least {sens} with power ≥ "
+        f"{VARIANCE_POWER} at α/m in every case (2δ ≥ (z₁₋α/2m + z₀.₉)·sqrt((κ − 1)/n), κ the "
+        f"kurtosis).{_ks_sensitivity(run)}",
         "",
         f"**Resolution.** Continuous targets use an equal-probability grid of B = "
         f"{stats.GRID_SIZE:,} cells: the grid KS distance is at most 1/B = "
@@ -356,6 +374,7 @@ def write_report(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     data = run_json(run, mutants, settings)
+    written: set[str] = set()
     lines = ["# Parity report", "", f"**Verdict: {data['verdict']}**", ""]
     if run is not None:
         failed = [c for c in run.cases if not c.passed]
@@ -392,6 +411,7 @@ def write_report(
         if plots:
             lines += ["## Plots", ""]
             for name, case in sorted(_worst_cases(run).items()):
+                written.add(f"{name}.png")
                 path = plot_case(case, folder / f"{name}.png", run.worst_case_alpha)
                 lines += [
                     f"### {name} (worst case: {case.name})",
@@ -407,6 +427,10 @@ def write_report(
         lines += mutant_lines(mutants)
     (folder / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (folder / "report.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
+    for spec in initializer_specs():  # an earlier run's plots would sit beside this report
+        stale = folder / f"{spec.name}.png"
+        if stale.name not in written and stale.exists():
+            stale.unlink()
     return data
 
 
