@@ -441,9 +441,9 @@ print(extra / (w.numel() * w.element_size()), (gram - torch.eye(len(q))).abs().m
         # and Q took 218% before).
         ("float32", 1024, 65536, 1e-5),
         # Linear(1024, 131072) in float16, 256 MiB: Keras's Gaussian is thin, so only AᵀA
-        # (4 MiB) and the slab are extra (9.0%, measured; a float32 Gaussian and linalg.qr
-        # took over 500%).
-        ("float16", 131072, 1024, 2e-3),
+        # (4 MiB) and the slab are extra (8.8-9.0%, measured; a float32 Gaussian and
+        # linalg.qr took over 500%). Its first 256 columns: 4.9e-6 off orthonormal, measured.
+        ("float16", 131072, 1024, 1e-4),
     ],
 )
 def test_seeded_orthogonal_memory(dtype, rows, cols, tolerance):
