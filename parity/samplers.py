@@ -601,35 +601,28 @@ class Orthogonal:
         from parity import tf_random
 
         keras = Orthogonal(math.prod(shape[:-1]), shape[-1], self.gain)
-        if (
-            out is not None
-            and out.device.type == "cpu"
-            and dtype not in _WIDE_DTYPES
-            and out.numel() >= _ORTHOGONAL_IN_PLACE_MIN
-        ):
-            m, n = keras._tall
-            if n * _THIN_RATIO <= m and keras._draw_thin_(out, seed):
-                return out
-            # Q in float32, in a float32 copy's memory, then rounded: twice the weight's bytes.
-            values = self.draw(shape, seed, torch.float32, device, out=torch.empty(shape))
-            return out.copy_(values)
         matrix = None
         if (
             out is not None
             and out.device.type == "cpu"
-            and dtype in _WIDE_DTYPES
             and out.numel() >= _ORTHOGONAL_IN_PLACE_MIN  # below, one linalg.qr is quicker
         ):
+            if dtype not in _WIDE_DTYPES:
+                m, n = keras._tall
+                if n * _THIN_RATIO <= m and keras._draw_thin_(out, seed):
+                    return out
+                # Q in float32, in a float32 copy's memory, then rounded: twice the weight's
+                # bytes.
+                values = self.draw(shape, seed, torch.float32, device, out=torch.empty(shape))
+                return out.copy_(values)
             matrix = keras._gaussian_matrix(out)
         if matrix is None:
             gaussian = tf_random.normal(keras._tall, seed, _compute_dtype(dtype), device)
             values = keras._orthogonalize(gaussian).reshape(shape).to(dtype)
             return values if out is None else out.copy_(values)
         assert out is not None
-        if keras.rows >= keras.cols:
-            tf_random.normal(shape, seed, dtype, device, out=out)
-        else:  # Keras draws the transposed (cols, rows) matrix: here, out's last axis first
-            tf_random.normal(out.movedim(-1, 0).shape, seed, dtype, device, out=out.movedim(-1, 0))
+        drawn = keras._in_draw_order(out)
+        tf_random.normal(drawn.shape, seed, dtype, device, out=drawn)
         m, n = matrix.shape
         taus = torch.empty(n, dtype=dtype)
         buffer = torch.empty(m * _reflector_block(m, n), dtype=dtype)
@@ -660,8 +653,7 @@ class Orthogonal:
         del block  # a view of this pass's slab of draws: freed before the next pass's
         if not _cholesky_upper_(gram):
             return False
-        # Keras's Q is (m, n) when rows >= cols, else its transpose: out's last axis first.
-        target = out if self.rows >= self.cols else out.movedim(-1, 0)
+        target = self._in_draw_order(out)  # Keras's Q is the tall (m, n) matrix there
         for first, block in tf_random._normal_row_blocks(m, n, seed):
             torch.linalg.solve_triangular(gram, block, upper=True, left=False, out=block)
             tf_random._write_flat_(target, first * n, block.mul_(self.gain).view(-1))
@@ -675,16 +667,21 @@ class Orthogonal:
         QR.  The rows of a tall matrix may come in any order (the QR of ``P A`` is ``P Q``
         times the same R), so the leading axes may be taken in the order of their strides;
         its columns may not be reordered."""
-        lead = list(range(out.dim() - 1))
-        if self.rows >= self.cols:
-            lead.sort(key=out.stride, reverse=True)
-            candidate, shape = out.permute(*lead, -1), (self.rows, self.cols)
+        if self.rows >= self.cols:  # its rows in the order of their strides
+            lead = sorted(range(out.dim() - 1), key=out.stride, reverse=True)
+            candidate = out.permute(*lead, -1)
         else:
-            candidate, shape = out.movedim(-1, 0), (self.cols, self.rows)
+            candidate = self._in_draw_order(out)
         try:
-            return candidate.view(shape)
+            return candidate.view(self._tall)
         except RuntimeError:  # the leading axes do not make one strided axis
             return None
+
+    def _in_draw_order(self, out: torch.Tensor) -> torch.Tensor:
+        """The Keras-layout ``out`` with its axes in the order Keras draws its Gaussian
+        matrix (and, after the QR, holds Q): as it is when ``rows >= cols``, else its last
+        axis first, since Keras then draws the transposed ``(cols, rows)`` matrix."""
+        return out if self.rows >= self.cols else out.movedim(-1, 0)
 
     @property
     def _tall(self) -> tuple[int, int]:
