@@ -566,6 +566,7 @@ def _check_unused(
 class _Step:
     plan: WeightPlan
     slot: _Slot
+    layer: _Layer
 
 
 def _check_version(keras_version: Any) -> bool:
@@ -689,7 +690,7 @@ def _plan(
             parameters = tuple(_qualify(name, p) for p in slot.parameters)
             plan = WeightPlan(name, layer.name, slot.weight, parameters, slot.keras_shape, fans,
                               init, target)  # fmt: skip
-            steps.append(_Step(plan, slot))
+            steps.append(_Step(plan, slot, layer))
     _check_unused(checked, used, modules, aliases, layers, owners)
     if skipped:
         message = (
@@ -783,42 +784,60 @@ def _write(
     seed: int | None = None,
 ) -> None:
     # Callables run first, on copies: if one raises, no parameter has changed yet.
-    staged = []
-    for step in steps:
+    staged: dict[int, list[torch.Tensor]] = {}
+    for index, step in enumerate(steps):
         if step.plan.target is None:
             fn = step.plan.initializer
             kwargs = {"generator": generator} if _takes_generator(fn) else {}
-            for tensor in step.slot.torch:
-                copy = tensor.detach().clone()
+            copies = [tensor.detach().clone() for tensor in step.slot.torch]
+            for copy in copies:
                 fn(copy, **kwargs)
-                staged.append((tensor, copy))
+            staged[index] = copies
+    # Then every write in plan order, each layer's clean-up (an embedding's padding row, say)
+    # right after its own weights: a parameter two modules share ends as the last one left it.
+    finished: set[int] = set()
     for index, step in enumerate(steps):
-        slot, target = step.slot, step.plan.target
-        if target is None or any(t.is_meta or t.numel() == 0 for t in slot.torch):
-            continue
-        # An initializer with a seed of its own (a seeded override) draws that seed's values,
-        # as a seeded Keras initializer does whatever else is seeded.  Otherwise weight i of
-        # the plan gets Keras seed `seed + i`: keras.initializers.X(seed=seed + i)'s values.
-        own = getattr(step.plan.initializer, "seed", None)
-        weight_seed = own if own is not None else None if seed is None else seed + index
-        if weight_seed is not None and hasattr(target, "draw"):  # random: Keras's values
-            pair, like = tf_random.keras_seed(weight_seed), slot.torch[0]
-            if slot.view is not None:  # drawn straight into the torch memory
-                target.draw(slot.keras_shape, pair, like.dtype, like.device, out=slot.view)
-            else:
-                slot.store(target.draw(slot.keras_shape, pair, like.dtype, like.device))
-            continue
-        if slot.view is not None:
-            target.fill_(slot.view, generator)
+        if index in staged:
+            for tensor, copy in zip(step.slot.torch, staged[index], strict=True):
+                tensor.copy_(copy)
         else:
-            like = slot.torch[0]
-            scratch = torch.empty(slot.keras_shape, dtype=like.dtype, device=like.device)
-            slot.store(target.fill_(scratch, generator))
-    for tensor, copy in staged:
-        tensor.copy_(copy)
-    for layer in layers:
+            _draw(step, generator, seed, index)
+        if index + 1 == len(steps) or steps[index + 1].layer is not step.layer:
+            _finish(step.layer, finished)
+    for layer in layers:  # layers without weights to draw (a norm with no affine parameters)
+        _finish(layer, finished)
+
+
+def _finish(layer: _Layer, finished: set[int]) -> None:
+    if id(layer) not in finished:
+        finished.add(id(layer))
         for finish in layer.finish:
             finish()
+
+
+def _draw(step: _Step, generator: torch.Generator | None, seed: int | None, index: int) -> None:
+    """Write step ``index`` of the plan with its target distribution."""
+    slot, target = step.slot, step.plan.target
+    if any(t.is_meta or t.numel() == 0 for t in slot.torch):
+        return
+    # An initializer with a seed of its own (a seeded override) draws that seed's values,
+    # as a seeded Keras initializer does whatever else is seeded.  Otherwise weight i of
+    # the plan gets Keras seed `seed + i`: keras.initializers.X(seed=seed + i)'s values.
+    own = getattr(step.plan.initializer, "seed", None)
+    weight_seed = own if own is not None else None if seed is None else seed + index
+    if weight_seed is not None and hasattr(target, "draw"):  # random: Keras's values
+        pair, like = tf_random.keras_seed(weight_seed), slot.torch[0]
+        if slot.view is not None:  # drawn straight into the torch memory
+            target.draw(slot.keras_shape, pair, like.dtype, like.device, out=slot.view)
+        else:
+            slot.store(target.draw(slot.keras_shape, pair, like.dtype, like.device))
+        return
+    if slot.view is not None:
+        target.fill_(slot.view, generator)
+    else:
+        like = slot.torch[0]
+        scratch = torch.empty(slot.keras_shape, dtype=like.dtype, device=like.device)
+        slot.store(target.fill_(scratch, generator))
 
 
 def keras_init_(

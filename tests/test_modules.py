@@ -371,6 +371,44 @@ def test_embedding_padding_row_stays_zero_with_defaults_and_overrides():
     assert torch.all(emb.weight[7] == 0)
 
 
+class _Tied(nn.Module):
+    """An embedding tied to the output layer, the embedding first or last in module order."""
+
+    def __init__(self, embedding_first: bool) -> None:
+        super().__init__()
+        embedding = nn.Embedding(50, 8, padding_idx=0)
+        output = nn.Linear(8, 50, bias=False)
+        output.weight = embedding.weight
+        self.first, self.last = (embedding, output) if embedding_first else (output, embedding)
+
+
+@pytest.mark.parametrize("embedding_first", [True, False])
+def test_a_tied_parameter_ends_as_the_last_module_in_order_writes_it(embedding_first):
+    model = _Tied(embedding_first)
+    keras_init_(model, seed=3)
+    if isinstance(model.last, nn.Linear):
+        alone = nn.Linear(8, 50, bias=False)
+    else:
+        alone = nn.Embedding(50, 8, padding_idx=0)
+    keras_init_(alone, seed=4)  # weight 1 of the plan gets seed 3 + 1
+    assert torch.equal(model.first.weight, alone.weight)
+    # The embedding's padding row is zeroed with the embedding's own write, not after all.
+    assert torch.all(model.first.weight[0] == 0) == (not embedding_first)
+
+
+def test_a_callable_override_on_a_tied_parameter_keeps_its_place_in_order():
+    model = _Tied(embedding_first=False)  # the Linear first, then the embedding
+    keras_init_(
+        model, generator=gen(), overrides={nn.Linear: {"kernel_initializer": nn.init.ones_}}
+    )
+    assert model.first.weight.abs().max() <= 0.05 and torch.all(model.first.weight[0] == 0)
+    model = _Tied(embedding_first=True)
+    keras_init_(
+        model, generator=gen(), overrides={nn.Linear: {"kernel_initializer": nn.init.ones_}}
+    )
+    assert torch.all(model.first.weight == 1)
+
+
 def test_batch_norm_resets_running_statistics():
     bn = nn.BatchNorm2d(4)
     bn(torch.randn(8, 4, 3, 3) * 3 + 2)
