@@ -36,6 +36,7 @@ from parity.fans import (
     write_problem,
 )
 from parity.samplers import (
+    NORMAL_REACH,
     TRUNCATED_NORMAL_STD,
     Constant,
     Distribution,
@@ -149,30 +150,26 @@ def _seed_pair(seed: Any, generator: torch.Generator | None) -> tuple[int, int] 
     return tf_random.keras_seed(seed)
 
 
-def check_fits(target: Distribution, dtype: torch.dtype) -> None:
+def check_fits(target: Distribution, dtype: torch.dtype, seeded: bool = False) -> None:
     """Raise ValueError if ``target`` can give a value beyond ``dtype``'s largest finite value
     (or, for a uniform, if ``maxval - minval`` is: both torch and TensorFlow draw
     ``u (max - min) + min``; for an untruncated normal, if ``|mean| + 9 std`` is, beyond any
-    normal drawn here), so that no initializer silently writes infinities."""
+    normal drawn here), so that no initializer silently writes infinities.  ``seeded``: drawn
+    with ``seed=``, in TensorFlow's arithmetic, which rounds the parameters to ``dtype`` first
+    and can overflow where the exact ones do not."""
     if isinstance(target, Constant) and math.isinf(target.value_in(dtype)):
         # Outside the cache below, whose key leaves from_python_float out.
         raise ValueError(
             "value must lie within float32's range (Keras passes a Python float through "
             f"float32), got {target.value!r}"
         )
-    message = _overflow(target, dtype)
+    message = _overflow(target, dtype, seeded)
     if message is not None:
         raise ValueError(message)
 
 
-# The largest |z| any normal drawn here can take, with room: Box-Muller's radius
-# sqrt(-2 ln u) from the smallest uniform, 2^-53 for torch's float64 normal_ (8.57; TensorFlow
-# clamps u at 1e-7: 5.68).
-_NORMAL_REACH = 9.0
-
-
 @functools.lru_cache(maxsize=1024)  # small weights are initialized many times over
-def _overflow(target: Distribution, dtype: torch.dtype) -> str | None:
+def _overflow(target: Distribution, dtype: torch.dtype, seeded: bool) -> str | None:
     largest = torch.finfo(dtype).max
     if isinstance(target, STFTKernel):
         problem = target.dtype_problem(dtype)
@@ -182,8 +179,8 @@ def _overflow(target: Distribution, dtype: torch.dtype) -> str | None:
     reach = max(abs(v) for v in (low, high, getattr(target, "mean", 0.0)) if math.isfinite(v))
     reaches = "reaches"
     if isinstance(target, Normal):  # unbounded, but no sampler here goes past this many stds
-        reach = abs(target.mean) + _NORMAL_REACH * target.std
-        reaches = f"can reach |mean| + {_NORMAL_REACH:g} std ="
+        reach = abs(target.mean) + NORMAL_REACH * target.std
+        reaches = f"can reach |mean| + {NORMAL_REACH:g} std ="
     if reach > largest:
         return (
             f"{target} {reaches} {reach:g}, beyond the largest finite {dtype} value ({largest:g})"
@@ -193,6 +190,19 @@ def _overflow(target: Distribution, dtype: torch.dtype) -> str | None:
             f"the uniform range maxval - minval = {high - low:g} overflows {dtype} (largest "
             f"finite value {largest:g})"
         )
+    if seeded and isinstance(target, (Uniform, Normal, TruncatedNormal)):
+        least, greatest = target.seeded_range(dtype)
+        if not math.isfinite(least) or not math.isfinite(greatest):
+            parameters, formula = (
+                ("the bounds", "u (maxval - minval) + minval")
+                if isinstance(target, Uniform)
+                else ("mean and stddev", "z stddev + mean")
+            )
+            return (
+                f"{target} with seed= would write infinities or NaN in {dtype}: TensorFlow "
+                f"rounds {parameters} to {dtype} and computes {formula} in it, which passes "
+                f"its largest finite value ({largest:g})"
+            )
     return None
 
 
@@ -211,7 +221,7 @@ def _fill_(
     _check_generator(generator, tensor)
     seed_pair = _seed_pair(seed, generator)
     check_layout(layout)
-    check_fits(target, tensor.dtype)
+    check_fits(target, tensor.dtype, seeded=seed_pair is not None)
     if tensor.is_meta or tensor.numel() == 0:
         return tensor
     if seed_pair is None:
@@ -593,7 +603,10 @@ def truncated_normal_(
         layout: with ``seed``, the layout Keras's values are mapped from: ``"torch"`` permutes
             the Keras kernel ``(*k, in, out)`` into ``(out, in, *k)``; use ``"keras"`` for
             weights stored as Keras stores them (e.g. ``nn.Embedding``).
-        seed: instead of a generator, Keras's int seed: exactly Keras's values for it.
+        seed: instead of a generator, Keras's int seed: exactly Keras's values for it.  Those
+            are ``z·stddev + mean`` rounded in the dtype, so where stddev is tiny next to
+            ``|mean|`` some lie on or past a bound, as Keras's do (mean 1, stddev 1e-7,
+            float32: 1.5% of them); generator mode never leaves the open interval.
 
     Example:
         >>> w = torch.empty(768, 768)

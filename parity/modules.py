@@ -760,8 +760,9 @@ def _check_devices(steps: list[_Step], generator: torch.Generator | None) -> Non
                 )
 
 
-def _check_dtypes(steps: list[_Step]) -> None:
-    for step in steps:
+def _check_dtypes(steps: list[_Step], seed: int | None) -> None:
+    for index, step in enumerate(steps):
+        seeded = _weight_seed(step, seed, index) is not None
         for tensor in step.slot.torch:
             problem = tensor_problem(tensor)
             if problem is not None:
@@ -771,7 +772,7 @@ def _check_dtypes(steps: list[_Step]) -> None:
                 raise ValueError(f"cannot initialize {step.plan.parameters[0]} in place: {problem}")
             if step.plan.target is not None:
                 try:
-                    check_fits(step.plan.target, tensor.dtype)
+                    check_fits(step.plan.target, tensor.dtype, seeded)
                 except ValueError as error:
                     raise ValueError(f"{step.plan.parameters[0]}: {error}") from error
 
@@ -815,17 +816,25 @@ def _finish(layer: _Layer, finished: set[int]) -> None:
             finish()
 
 
+def _weight_seed(step: _Step, seed: int | None, index: int) -> int | None:
+    """The Keras seed step ``index`` draws with, or None when it draws from a generator (or
+    is not random).  An initializer with a seed of its own (a seeded override) draws that
+    seed's values, as a seeded Keras initializer does whatever else is seeded.  Otherwise
+    weight i of the plan gets Keras seed ``seed + i``: keras.initializers.X(seed=seed + i)'s
+    values."""
+    if not hasattr(step.plan.target, "draw"):
+        return None
+    own = getattr(step.plan.initializer, "seed", None)
+    return own if own is not None else None if seed is None else seed + index
+
+
 def _draw(step: _Step, generator: torch.Generator | None, seed: int | None, index: int) -> None:
     """Write step ``index`` of the plan with its target distribution."""
     slot, target = step.slot, step.plan.target
     if any(t.is_meta or t.numel() == 0 for t in slot.torch):
         return
-    # An initializer with a seed of its own (a seeded override) draws that seed's values,
-    # as a seeded Keras initializer does whatever else is seeded.  Otherwise weight i of
-    # the plan gets Keras seed `seed + i`: keras.initializers.X(seed=seed + i)'s values.
-    own = getattr(step.plan.initializer, "seed", None)
-    weight_seed = own if own is not None else None if seed is None else seed + index
-    if weight_seed is not None and hasattr(target, "draw"):  # random: Keras's values
+    weight_seed = _weight_seed(step, seed, index)
+    if weight_seed is not None:  # random: Keras's values
         pair, like = tf_random.keras_seed(weight_seed), slot.torch[0]
         if slot.view is not None:  # drawn straight into the torch memory
             target.draw(slot.keras_shape, pair, like.dtype, like.device, out=slot.view)
@@ -925,7 +934,7 @@ def keras_init_(
             f"got {seed}"
         )
     _check_devices(steps, generator)
-    _check_dtypes(steps)
+    _check_dtypes(steps, seed)
     _write(steps, layers, generator, seed)
     return module
 

@@ -61,6 +61,12 @@ _REDUCED_SLAB_BYTES = 4 << 20
 Step = Callable[[torch.Tensor], object]
 
 
+# The largest |z| any normal drawn here can take, with room: Box-Muller's radius
+# sqrt(-2 ln u) from the smallest uniform, 2^-53 for torch's float64 normal_ (8.57; TensorFlow
+# clamps u at 1e-7: 5.68).
+NORMAL_REACH = 9.0
+
+
 def float32_rounded(value: float) -> float:
     """``value`` rounded to the nearest float32 (an infinity past float32's range)."""
     return struct.unpack("f", struct.pack("f", value))[0]
@@ -215,6 +221,12 @@ class Uniform:
             shape, seed, dtype, device, minval=self.low, maxval=self.high, out=out
         )
 
+    def seeded_range(self, dtype: torch.dtype) -> tuple[float, float]:
+        """The least and greatest value :meth:`draw` can write in ``dtype``."""
+        from parity import tf_random
+
+        return tf_random._value_range("uniform", self.low, self.high, dtype)
+
 
 @dataclass(frozen=True)
 class Normal:
@@ -247,6 +259,13 @@ class Normal:
         return tf_random.normal(
             shape, seed, dtype, device, mean=self.mean, stddev=self.std, out=out
         )
+
+    def seeded_range(self, dtype: torch.dtype) -> tuple[float, float]:
+        """The least and greatest value :meth:`draw` can write in ``dtype``, with ``|z|`` at
+        most :data:`NORMAL_REACH`."""
+        from parity import tf_random
+
+        return tf_random._value_range("normal", self.mean, self.std, dtype, NORMAL_REACH)
 
 
 @dataclass(frozen=True)
@@ -291,6 +310,13 @@ class TruncatedNormal:
         return tf_random.truncated_normal(
             shape, seed, dtype, device, mean=self.mean, stddev=self.std, out=out
         )
+
+    def seeded_range(self, dtype: torch.dtype) -> tuple[float, float]:
+        """The least and greatest value :meth:`draw` can write in ``dtype``: TensorFlow's
+        arithmetic can round a value onto or past a bound of :attr:`support`."""
+        from parity import tf_random
+
+        return tf_random._value_range("truncated_normal", self.mean, self.std, dtype)
 
     def _inverse_cdf_(self, tensor: torch.Tensor) -> None:
         """Map U(-erf(√2), erf(√2)) values in place to the truncated normal."""

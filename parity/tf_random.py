@@ -819,6 +819,44 @@ def _in_dtype(name: str, value: Any, dtype: torch.dtype) -> float:
     return torch.tensor(check_real(name, value), dtype=torch.float64).to(dtype).item()
 
 
+def _uniform_affine(minval: Any, maxval: Any, dtype: torch.dtype) -> tuple[float, float]:
+    """``(maxval - minval, minval)`` as TensorFlow has them: the bounds rounded to ``dtype``,
+    then subtracted in it."""
+    low, high = _in_dtype("minval", minval, dtype), _in_dtype("maxval", maxval, dtype)
+    return (torch.tensor(high, dtype=dtype) - torch.tensor(low, dtype=dtype)).item(), low
+
+
+def _normal_affine(mean: Any, stddev: Any, dtype: torch.dtype) -> tuple[float, float]:
+    """``(stddev, mean)`` rounded to ``dtype``, as TensorFlow has them."""
+    return _in_dtype("stddev", stddev, dtype), _in_dtype("mean", mean, dtype)
+
+
+def _value_range(
+    law: str, a: float, b: float, dtype: torch.dtype, reach: float = math.inf
+) -> tuple[float, float]:
+    """The least and the greatest value :func:`uniform` (``law="uniform"``, ``a, b`` = minval,
+    maxval), :func:`normal` (``"normal"``, mean and stddev, its ``|z|`` taken as at most
+    ``reach``) or :func:`truncated_normal` can write in ``dtype``: the extreme standard values
+    through TensorFlow's arithmetic, which rounds the parameters to ``dtype`` and computes in
+    it, so the result can pass bounds that the exact parameters keep (an infinity where
+    ``maxval - minval`` rounds past float16's range, say)."""
+    if law == "uniform":
+        scale, shift = _uniform_affine(a, b, dtype)
+        standard = torch.tensor([0.0, 1.0 - torch.finfo(dtype).eps], dtype=dtype)
+    else:
+        scale, shift = _normal_affine(a, b, dtype)
+        computing = _compute_dtype(dtype)
+        if law == "truncated_normal":  # the largest |z| below 2, then rounded to dtype
+            z = torch.nextafter(
+                torch.tensor(2.0, dtype=computing), torch.tensor(0.0, dtype=computing)
+            )
+        else:
+            z = torch.tensor(reach, dtype=computing)
+        standard = torch.stack([-z, z]).to(dtype)
+    values = _scale_shift_(standard, scale, shift)
+    return values.min().item(), values.max().item()
+
+
 def _scale_shift_(values: torch.Tensor, scale: float, shift: float) -> torch.Tensor:
     """``values * scale + shift`` in the values' dtype, two roundings (TensorFlow's two ops).
     Multiplying by 1 changes nothing; adding 0 turns -0 (a float16 value can round to it)
@@ -974,9 +1012,7 @@ def uniform(
         >>> # == tf.random.stateless_uniform((2, 3), seed=[1, 2], minval=-1.0, maxval=1.0)
     """
     dtype = _check_dtype(dtype)
-    low, high = _in_dtype("minval", minval, dtype), _in_dtype("maxval", maxval, dtype)
-    # TensorFlow subtracts in the dtype.
-    width = (torch.tensor(high, dtype=dtype) - torch.tensor(low, dtype=dtype)).item()
+    width, low = _uniform_affine(minval, maxval, dtype)
     return _draw(shape, seed, dtype, device, _fill_uniform, width, low, out)
 
 
@@ -1014,7 +1050,7 @@ def normal(
         >>> # == tf.random.stateless_normal((256, 128), seed=[42, 0], stddev=0.05)
     """
     dtype = _check_dtype(dtype)
-    scale, shift = _in_dtype("stddev", stddev, dtype), _in_dtype("mean", mean, dtype)
+    scale, shift = _normal_affine(mean, stddev, dtype)
     return _draw(shape, seed, dtype, device, _fill_normal, scale, shift, out)
 
 
@@ -1052,7 +1088,7 @@ def truncated_normal(
         >>> # == keras.initializers.TruncatedNormal(stddev=0.1, seed=7)((3, 3, 16, 32))
     """
     dtype = _check_dtype(dtype)
-    scale, shift = _in_dtype("stddev", stddev, dtype), _in_dtype("mean", mean, dtype)
+    scale, shift = _normal_affine(mean, stddev, dtype)
     return _draw(shape, seed, dtype, device, _fill_truncated, scale, shift, out)
 
 

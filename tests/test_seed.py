@@ -191,6 +191,55 @@ def test_keras_init_override_with_its_own_seed_draws_that_seed(kwargs):
 
 
 @pytest.mark.parametrize(
+    ("name", "dtype", "a", "b"),
+    [
+        # float16 rounds the bounds outwards (-32720, 32800): maxval - minval is 65520, inf.
+        ("RandomUniform", "float16", -32719.984375, 32784.015625),
+        ("RandomUniform", "float16", -32000.0, 32000.0),
+        ("RandomUniform", "bfloat16", -1.6814730090197265e38, 1.708058380231809e38),
+        ("RandomUniform", "bfloat16", -1.6e38, 1.6e38),
+        # z just below 2 rounds to 2.0 in float16, and mean and stddev round up: 65536, inf.
+        ("TruncatedNormal", "float16", 49104.01, 8199.99),
+        ("TruncatedNormal", "float16", 40000.0, 8000.0),
+    ],
+)
+def test_seeded_draws_raise_exactly_where_keras_writes_non_finite_values(name, dtype, a, b):
+    # The exact parameters fit the dtype in every case; TensorFlow's arithmetic, in the dtype
+    # on rounded parameters, overflows in the first of each pair.  1M values: enough draws
+    # of |z| close to 2 that Keras's overflow shows.
+    shape = (1 << 20,)
+    keys = ("minval", "maxval") if name == "RandomUniform" else ("mean", "stddev")
+    init = keras.initializers.get(
+        {"class_name": name, "config": {keys[0]: a, keys[1]: b, "seed": 5}}
+    )
+    theirs = np.asarray(tf.cast(init(shape, dtype=dtype), "float32"))
+    call = parity.random_uniform_ if name == "RandomUniform" else parity.truncated_normal_
+    weight = torch.full(shape, 7.0, dtype=getattr(torch, dtype))
+    if np.isfinite(theirs).all():
+        assert np.array_equal(call(weight, a, b, seed=5).float().numpy(), theirs)
+        return
+    with pytest.raises(ValueError, match="with seed= would write infinities or NaN"):
+        call(weight, a, b, seed=5)
+    assert (weight == 7).all()
+    assert torch.isfinite(call(weight, a, b)).all()  # generator mode rounds float32 values
+
+
+def test_keras_init_refuses_seeded_overrides_that_tensorflow_would_overflow():
+    model = torch.nn.Linear(4, 4).half()
+    wide = {
+        "class_name": "RandomUniform",
+        "config": {"minval": -32719.984375, "maxval": 32784.015625},
+    }
+    overrides = {torch.nn.Linear: {"kernel_initializer": wide}}
+    before = model.weight.detach().clone()
+    with pytest.raises(ValueError, match=r"weight: .*with seed= would write infinities"):
+        parity.keras_init_(model, seed=1, overrides=overrides)
+    assert torch.equal(model.weight, before)
+    parity.keras_init_(model, generator=torch.Generator().manual_seed(0), overrides=overrides)
+    assert torch.isfinite(model.weight).all()
+
+
+@pytest.mark.parametrize(
     "value", [0.1, -2.7e-5, 3, 16777217, np.float64(0.1), np.float32(0.1)], ids=repr
 )
 @pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
