@@ -771,7 +771,8 @@ class Identity:
         return min(0.0, self.gain), max(0.0, self.gain)
 
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        tensor.zero_()
+        # Keras multiplies eye() by gain: a negative gain makes its zeros -0.0.
+        tensor.fill_(math.copysign(0.0, self.gain))
         tensor.diagonal().fill_(self.gain)
         return tensor
 

@@ -239,6 +239,16 @@ def test_keras_init_refuses_seeded_overrides_that_tensorflow_would_overflow():
     assert torch.isfinite(model.weight).all()
 
 
+@pytest.mark.parametrize("gain", [1.0, 0.3, -0.5, -0.0], ids=repr)
+@pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
+def test_identity_equals_keras_bit_for_bit(gain, dtype):
+    # Keras multiplies eye() by gain: a negative gain gives -0.0 off the diagonal.
+    theirs = np.asarray(keras.initializers.Identity(gain)((3, 5), dtype=dtype))
+    ours = parity.identity_(torch.empty(3, 5, dtype=getattr(torch, dtype)), gain).numpy()
+    assert ours.dtype == theirs.dtype
+    assert ours.tobytes() == theirs.tobytes()
+
+
 @pytest.mark.parametrize(
     "value", [0.1, -2.7e-5, 3, 16777217, np.float64(0.1), np.float32(0.1)], ids=repr
 )
