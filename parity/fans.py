@@ -63,10 +63,12 @@ def write_problem(tensor: torch.Tensor) -> str | None:
     """Why a dense float ``tensor`` cannot be written in place ("its elements ..."), or None:
     elements that share memory, or an inference tensor outside ``torch.inference_mode``
     (torch refuses to write it only after earlier writes of the same call)."""
-    if not tensor.is_contiguous() and _may_overlap(tensor):
+    overlap = False if tensor.is_contiguous() else _overlap(tensor)
+    if overlap is not False:
         made = "expand()" if 0 in tensor.stride() else "as_strided() or unfold()"
+        share = "share memory" if overlap else "may share memory (too many to check)"
         return (
-            f"its elements share memory (shape {tuple(tensor.shape)}, strides "
+            f"its elements {share} (shape {tuple(tensor.shape)}, strides "
             f"{tensor.stride()}, as {made} makes); initialize the tensor it views"
         )
     if tensor.is_inference() and not torch.is_inference_mode_enabled():
@@ -77,17 +79,32 @@ def write_problem(tensor: torch.Tensor) -> str | None:
     return None
 
 
-def _may_overlap(tensor: torch.Tensor) -> bool:
-    """Whether two indices of ``tensor`` may address one element: unless each stride, in
-    increasing order, lies beyond everything the smaller ones reach (as in any permuted or
-    sliced view of a dense tensor)."""
+# Views with at most this many elements whose strides do not rule out overlap are checked
+# element by element (an int64 offset each: 8 MiB).
+_OVERLAP_CHECK_MAX = 1 << 20
+
+
+def _overlap(tensor: torch.Tensor) -> bool | None:
+    """Whether two indices of ``tensor`` address one element: False when each stride, in
+    increasing order, lies beyond everything the smaller ones reach (any permuted or sliced
+    view of a dense tensor); otherwise found by comparing every element's offset, or None
+    (unknown) for a view too large to check."""
+    sizes = sorted(item for item in zip(tensor.stride(), tensor.shape, strict=True) if item[1] > 1)
     reach = 0
-    sizes = (item for item in zip(tensor.stride(), tensor.shape, strict=True) if item[1] > 1)
-    for stride, size in sorted(sizes):
+    for stride, size in sizes:
         if stride <= reach:
-            return True
+            break
         reach += stride * (size - 1)
-    return False
+    else:
+        return False
+    if any(stride == 0 for stride, _ in sizes):
+        return True
+    if tensor.numel() > _OVERLAP_CHECK_MAX:
+        return None
+    offsets = torch.zeros((), dtype=torch.int64)
+    for stride, size in sizes:
+        offsets = (offsets.unsqueeze(-1) + stride * torch.arange(size)).flatten()
+    return bool(torch.unique(offsets).numel() < offsets.numel())
 
 
 def check_real(name: str, value: Any) -> float:

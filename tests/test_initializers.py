@@ -773,6 +773,29 @@ def test_views_of_distinct_elements_are_initialized():
         assert parity.he_normal_(view, generator=seeded()).isfinite().all()
 
 
+@pytest.mark.parametrize("init", RANDOM, ids=[f.__name__ for f in RANDOM])
+@pytest.mark.parametrize(
+    ("shape", "strides"),
+    [((3, 3), (2, 3)), ((2, 5), (5, 2)), ((3, 3, 2), (2, 3, 9))],
+    ids=["(3,3)/(2,3)", "(2,5)/(5,2)", "(3,3,2)/(2,3,9)"],
+)
+def test_interleaved_views_of_distinct_elements_are_initialized(init, shape, strides):
+    # Strides that interleave without meeting (offsets 0, 3, 6, 2, 5, 8, 4, 7, 10 for the
+    # first): checked element by element, and written as a dense tensor of that shape is.
+    base = torch.zeros(64)
+    view = base.as_strided(shape, strides)
+    offsets = sum(
+        torch.arange(n).view([-1 if d == k else 1 for d in range(len(shape))]) * st
+        for k, (n, st) in enumerate(zip(shape, strides, strict=True))
+    )
+    assert offsets.unique().numel() == view.numel()  # the view's elements are distinct
+    init(view, seed=3)
+    assert torch.equal(view, init(torch.zeros(shape), seed=3))
+    untouched = torch.ones(64, dtype=torch.bool)
+    untouched[offsets.flatten()] = False
+    assert (base[untouched] == 0).all()
+
+
 def test_inference_tensor_raises_before_writing_outside_inference_mode():
     with torch.inference_mode():
         weight = torch.full((4, 4), 7.0)
