@@ -990,6 +990,15 @@ def keras_object_config(identifier: Any) -> dict[str, Any] | None:
     return {"class_name": type(identifier).__name__, "config": config}
 
 
+def _keras_ancestor(identifier: Any) -> str | None:
+    """The name of the first Keras (or tf-keras) class that an object of another package's
+    class derives from (a user's subclass of a Keras initializer), or None."""
+    for cls in type(identifier).__mro__[1:]:
+        if cls.__module__.split(".")[0] in ("keras", "tf_keras"):
+            return cls.__name__
+    return None
+
+
 def _from_config(identifier: Mapping[str, Any], layout: Layout) -> Initializer:
     if "class_name" not in identifier:
         raise ValueError(
@@ -1017,8 +1026,9 @@ def get(identifier: Any, *, layout: Layout = "torch") -> InitFn:
     Accepts Keras string identifiers (``"he_normal"``, ``"glorot_uniform"``, ``"zeros"``,
     ``"uniform"``, ...), Keras class names (``"HeNormal"``), Keras 3 and tf-keras config dicts
     (``{"class_name": "VarianceScaling", "config": {...}}`` as ``keras.initializers.serialize``
-    writes them), Keras initializer objects (read through their config) and callables
-    (returned unchanged).  The result is called as
+    writes them), Keras initializer objects (read through their config; a user's subclass of
+    one is refused, since it may draw otherwise) and callables (returned unchanged).  The
+    result is called as
     ``fn(tensor, *, generator=None)`` and returns the tensor.  A config's ``seed`` is kept: the
     initializer then draws Keras's values for that seed (see ``seed=`` on the initializers).
     A VarianceScaling config's ``input_axes`` and ``output_axes`` (Keras 3.15) are kept too:
@@ -1044,6 +1054,14 @@ def get(identifier: Any, *, layout: Layout = "torch") -> InitFn:
     keras_config = keras_object_config(identifier)
     if keras_config is not None:
         return _from_config(keras_config, layout)
+    ancestor = _keras_ancestor(identifier)
+    if ancestor is not None:
+        raise TypeError(
+            f"{type(identifier).__name__} derives from Keras's {ancestor} but is not one of "
+            "Keras's own initializers, so what it draws is not known here (a subclass can "
+            "change it); pass the Keras initializer it stands for (a name such as "
+            "'glorot_uniform', a config dict or a Keras initializer object) or a torch callable"
+        )
     if callable(identifier):
         return identifier
     raise TypeError(

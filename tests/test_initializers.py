@@ -536,6 +536,28 @@ def test_get_takes_keras_initializer_objects():
         parity.get(stateful)
 
 
+def test_get_refuses_subclasses_of_keras_initializers():
+    pytest.importorskip("tensorflow")
+    keras = pytest.importorskip("keras")
+
+    class Doubled(keras.initializers.GlorotUniform):  # draws what GlorotUniform does, twice
+        def __call__(self, shape, dtype=None):
+            return 2 * super().__call__(shape, dtype)
+
+    class Custom(keras.initializers.Initializer):
+        def __call__(self, shape, dtype=None):
+            return keras.ops.ones(shape, dtype)
+
+    for init, base in [(Doubled(), "GlorotUniform"), (Custom(), "Initializer")]:
+        with pytest.raises(TypeError, match=f"derives from Keras's {base} but is not one of"):
+            parity.get(init)
+        model = torch.nn.Linear(3, 2)
+        before = model.weight.detach().clone()
+        with pytest.raises(TypeError, match=r"overrides\[Linear\]\['kernel_initializer'\]"):
+            parity.keras_init_(model, overrides={torch.nn.Linear: {"kernel_initializer": init}})
+        assert torch.equal(model.weight, before)
+
+
 def test_get_takes_keras_fan_axes():
     init = parity.get(
         {"class_name": "HeNormal", "config": {"input_axes": [0], "output_axes": [1, 2]}},
