@@ -11,6 +11,8 @@ scipy is needed (``pip install keras-parity[suite]``); TensorFlow is not.
 
 from __future__ import annotations
 
+import inspect
+import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,12 +37,16 @@ class CheckResult:
         p_value: the KS test's p-value (before Holm).
         out_of_support: values outside the support (NaN and unwritten values included).
         n: values drawn.
-        variance_z, variance_p_value: the variance z-test.
+        variance_z, variance_p_value: the variance z-test (computed, not tested, for
+            orthogonal: a scaled orthogonal matrix's mean square is exact).
         relative_std_error: ``sqrt(mean((x - μ)²)) / σ - 1``.
         orthogonality_error: ``max |QᵀQ/gain² - I|`` over the drawn matrices (orthogonal only).
         failures: why it failed, one line each (empty when it passed).
         failed_checks: which checks failed: ``"ks"``, ``"variance"``, ``"support"``,
-            ``"orthogonality"``, ``"diagonal"``.
+            ``"orthogonality"``, ``"diagonal"``, ``"independence"`` (every one of 8 calls
+            with one generator gave the same weight).
+        notes: what does not fail the check but limits it (the candidate ignores the
+            generator, so the verdict cannot be reproduced).
     """
 
     passed: bool
@@ -62,6 +68,7 @@ class CheckResult:
     alpha: float
     failures: tuple[str, ...]
     failed_checks: tuple[str, ...]
+    notes: tuple[str, ...] = ()
 
     @property
     def summary(self) -> str:
@@ -73,12 +80,17 @@ class CheckResult:
             f"  target: {self.target}",
             f"  KS distance {self.ks_statistic:.5f}, p = {self.p_value:.3g}",
             f"  stddev {self.relative_std_error:+.3%} off the target's "
-            f"(z = {self.variance_z:.2f}, p = {self.variance_p_value:.3g})",
+            + (
+                "(exact for orthogonal matrices: not tested)"
+                if self.orthogonality_error is not None
+                else f"(z = {self.variance_z:.2f}, p = {self.variance_p_value:.3g})"
+            ),
             f"  values outside the support {self.support}: {self.out_of_support:,}",
         ]
         if self.orthogonality_error is not None:
             lines.append(f"  orthogonality: max |QᵀQ/gain² - I| = {self.orthogonality_error:.3g}")
         lines += [f"  failed: {reason}" for reason in self.failures]
+        lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -158,6 +170,20 @@ def _check_device(device: Any) -> torch.device:
     return device
 
 
+def _takes_generator(function: Callable) -> bool:
+    """Whether ``function`` can be called with ``generator=`` (True when its signature cannot
+    be read: the call then says)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(
+        p.kind is p.VAR_KEYWORD
+        or (p.name == "generator" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+        for p in parameters
+    )
+
+
 def _label(function: Callable) -> str:
     module = getattr(function, "__module__", None) or ""
     name = getattr(function, "__qualname__", None) or getattr(function, "__name__", None)
@@ -185,7 +211,11 @@ def check(
     with NaN first, so unwritten values fail) until ``n`` values (at most ``max_calls`` calls).
     They are tested against the exact Keras distribution of that weight: KS distance
     ``D = sup |F_n - F|`` and ``z = (mean((x-μ)²) - σ²) / sqrt((μ4 - σ⁴)/n)``, Holm-corrected
-    at family-wise ``alpha``; no value may lie outside the support.
+    at family-wise ``alpha``; no value may lie outside the support.  The values are tested
+    pooled; the candidate also fails if 8 calls with one generator give the same weight (it
+    reseeds), and a note says if it ignores the generator.  In float16/bfloat16 the target is
+    the float32 law rounded to nearest, as parity draws it (TensorFlow's own half-precision
+    draws follow coarser laws and fail here).
 
     Args:
         candidate: an in-place init function taking ``(tensor, generator=...)``.
@@ -212,44 +242,69 @@ def check(
     target = stats.make_target(law, dtype)
     device = _check_device(device)
     orthogonal = law if isinstance(law, Orthogonal) else None
-    try:
-        summary = sample_summary(
-            candidate, dims, target, n, device=device, dtype=dtype, seed=seed,
-            max_calls=max_calls, orthogonal=orthogonal,
-        )  # fmt: skip
-    except TypeError as error:
-        if "generator" in str(error):
-            raise TypeError(
-                f"candidate {_label(candidate)} must accept a generator= keyword "
-                f"(as torch.nn.init functions do): {error}"
-            ) from error
-        raise
+    if not _takes_generator(candidate):
+        raise TypeError(
+            f"candidate {_label(candidate)} must accept a generator= keyword (as torch.nn.init "
+            "functions do): check() draws from a seeded generator so that its verdict can be "
+            "reproduced"
+        )
+    summary = sample_summary(
+        candidate, dims, target, n, device=device, dtype=dtype, seed=seed,
+        max_calls=max_calls, orthogonal=orthogonal,
+    )  # fmt: skip
+    repeats, reproducible = _generator_use(candidate, dims, device, dtype, seed)
     ks = stats.ks_one_sample(summary, target)
     var = stats.variance_test(summary, target)
     diagonal = stats.diagonal_test(summary, target)
-    p_values = [ks.p_value, var.p_value] + ([diagonal.p_value] if diagonal else [])
-    p_ks, p_var, *p_diagonal = stats.holm(p_values)
+    # An orthogonal matrix's mean square is exactly gain²/d: no variance test there.
+    tested = {"ks": ks.p_value}
+    if orthogonal is None:
+        tested["variance"] = var.p_value
+    if diagonal is not None:
+        tested["diagonal"] = diagonal.p_value
+    adjusted = dict(zip(tested, stats.holm(list(tested.values())), strict=True))
     interval = "[{:.6g}, {:.6g}]" if target.closed else "({:.6g}, {:.6g})"
     support = interval.format(target.low, target.high)
     failures: dict[str, str] = {}
-    if p_ks <= alpha:
+    if adjusted["ks"] <= alpha:
         failures["ks"] = (
             f"the values are not distributed like the target (KS D = {ks.statistic:.5f}, "
-            f"Holm-adjusted p = {p_ks:.3g} <= alpha = {alpha})"
+            f"Holm-adjusted p = {adjusted['ks']:.3g} <= alpha = {alpha})"
         )
-    if p_var <= alpha:
+    if adjusted.get("variance", 1.0) <= alpha:
         failures["variance"] = (
             f"the stddev is {var.relative_std_error:+.3%} off the target's "
-            f"(Holm-adjusted p = {p_var:.3g} <= alpha = {alpha})"
+            f"(Holm-adjusted p = {adjusted['variance']:.3g} <= alpha = {alpha})"
         )
-    if diagonal is not None and p_diagonal[0] <= alpha:
+    if diagonal is not None and adjusted["diagonal"] <= alpha:
         failures["diagonal"] = (
             f"the diagonal entries average {diagonal.mean:+.3g} entry stddevs, not 0 (a missing "
-            f"sign fix?): z = {diagonal.z:.3g}, Holm-adjusted p = {p_diagonal[0]:.3g} <= "
+            f"sign fix?): z = {diagonal.z:.3g}, Holm-adjusted p = {adjusted['diagonal']:.3g} <= "
             f"alpha = {alpha}"
         )
     if summary.outside:
-        failures["support"] = f"{summary.outside:,} values lie outside the support {support}"
+        reasons = []
+        if summary.outside > summary.nan:
+            reasons.append(
+                f"{summary.outside - summary.nan:,} values lie outside the support {support}"
+            )
+        if summary.nan:
+            reasons.append(
+                f"{summary.nan:,} values are NaN: written as NaN, or never written (each weight "
+                "starts as NaN; the candidate must fill the tensor it is given, in place)"
+            )
+        failures["support"] = "; ".join(reasons)
+    if repeats:
+        failures["independence"] = (
+            f"{_REPEATS} calls with one generator gave identical weights (does the candidate "
+            "reseed?): Keras draws every weight afresh"
+        )
+    notes = ()
+    if not reproducible:
+        notes = (
+            "two generators seeded alike gave different weights: the candidate draws from "
+            "something else (torch's global generator?), so this verdict cannot be reproduced",
+        )
     orth_error = summary.orthogonality_error
     if orth_error is not None:
         limit = stats.orthogonality_tolerance(target.standard.dim, dtype)
@@ -265,5 +320,33 @@ def check(
         orthogonality_error=orth_error, target=target.label, support=support,
         candidate=_label(candidate), reference=reference_label, shape=dims,
         dtype=str(dtype).removeprefix("torch."), device=str(device), alpha=float(alpha),
-        failures=tuple(failures.values()), failed_checks=tuple(failures),
+        failures=tuple(failures.values()), failed_checks=tuple(failures), notes=notes,
     )  # fmt: skip
+
+
+# Calls with one generator that must not all give the same weight: for a one-value bfloat16
+# uniform weight (128 values per unit) a correct candidate repeats with odds 128^-(k-1).
+_REPEATS = 8
+
+
+@torch.no_grad()
+def _generator_use(
+    candidate: Callable[..., Any],
+    dims: tuple[int, ...],
+    device: torch.device,
+    dtype: torch.dtype,
+    seed: int,
+) -> tuple[bool, bool]:
+    """Whether ``candidate`` gives one weight ``_REPEATS`` times from one generator, and
+    whether two generators seeded alike give it the same first weight."""
+
+    def draw(generator: torch.Generator) -> torch.Tensor:
+        weight = torch.full(dims, math.nan, dtype=dtype, device=device)
+        candidate(weight, generator=generator)
+        return weight
+
+    generator = torch.Generator(device=device).manual_seed(seed)
+    first = draw(generator)
+    repeats = all(torch.equal(draw(generator), first) for _ in range(_REPEATS - 1))
+    again = draw(torch.Generator(device=device).manual_seed(seed))
+    return repeats, bool(torch.equal(again, first) or (first.isnan() & again.isnan()).all())

@@ -560,7 +560,8 @@ def random_uniform_(
     layout: Layout = "torch",
     seed: int | None = None,
 ) -> torch.Tensor:
-    """Fill ``tensor`` like ``keras.initializers.RandomUniform``: U[minval, maxval).
+    """Fill ``tensor`` like ``keras.initializers.RandomUniform``: U[minval, maxval) (in
+    float16/bfloat16 the float32 draw rounded to nearest, so maxval itself can occur).
 
     Args:
         tensor: the tensor to fill in place.

@@ -86,6 +86,30 @@ def test_unwritten_values_fail_the_support_check():
 
     result = check(half_written, "random_uniform", (64, 64), n=20_000)
     assert not result.passed and result.out_of_support == result.n // 2
+    assert "values are NaN" in result.summary and "outside the support" not in result.failures[0]
+    assert abs(result.relative_std_error) < 0.03  # over the written values only
+
+    def new_tensor(tensor, generator=None):  # returns its values instead of writing them
+        return torch.empty_like(tensor).uniform_(-0.05, 0.05, generator=generator)
+
+    result = check(new_tensor, "random_uniform", (64, 64), n=20_000)
+    assert f"{result.n:,} values are NaN" in result.summary
+
+
+def test_a_candidate_that_reseeds_fails_and_one_that_ignores_the_generator_is_noted():
+    def reseeding(tensor, generator=None):  # every layer would get the same weights
+        return parity.he_normal_(tensor, generator=torch.Generator().manual_seed(0))
+
+    result = check(reseeding, "he_normal", (512, 512))
+    assert result.failed_checks == ("independence",)  # the pooled values alone pass
+    assert "8 calls with one generator gave identical weights" in result.summary
+
+    def global_generator(tensor, generator=None):
+        return parity.he_normal_(tensor)
+
+    result = check(global_generator, "he_normal", (256, 128), n=N)
+    assert result.passed and "cannot be reproduced" in result.notes[0]
+    assert not check(parity.he_normal_, "he_normal", (256, 128), n=N).notes
 
 
 def test_tiny_shapes_cap_the_calls():

@@ -113,7 +113,9 @@ def test_reduced_matrix_against_live_tensorflow(keras_source):
         ("diagonal", "torch"),
         ("diagonal", keras_source.name),
     }
-    assert outcome.family_size == 5 * len(cases) + 2  # + the orthogonal case's two
+    # No variance test where it could not fail: an orthogonal matrix's mean square is exact.
+    assert not [t for t in orthogonal.tests if t.test == "variance"]
+    assert outcome.family_size == 5 * len(cases)  # orthogonal: two diagonal for two variance
 
 
 def test_graph_loop_draws_what_eager_calls_draw(keras_source):
@@ -274,19 +276,21 @@ def test_mutant_zoo_is_caught_and_the_library_passes(tmp_path):
 # --------------------------------------------------------------------------- report and CLI
 
 
-def test_exact_only_run_writes_the_report_and_fails_on_a_wrong_port(tmp_path, monkeypatch):
+def test_exact_only_run_writes_the_report_and_fails_on_a_wrong_port(tmp_path, monkeypatch, capsys):
     specs = runner.initializer_specs()
     monkeypatch.setattr(runner, "initializer_specs", lambda: [*specs, _wrong_he_normal()])
     out = tmp_path / "report"
     argv = ["--exact-only", "--cases", "*/conv2d/float32", "--n", "20000", "--out", str(out)]
     assert main([*argv, "--devices", "cpu"]) == 1
+    # The console says why, as the report does: the side and the test that failed.
+    assert "FAIL kaiming_as_he_normal/conv2d/float32/cpu: " in capsys.readouterr().out
     data = json.loads((out / "report.json").read_text())
     assert data["verdict"] == "FAIL"
     verdicts = {c["name"]: c["passed"] for c in data["cases"]}
     assert verdicts.pop("kaiming_as_he_normal/conv2d/float32/cpu") is False
     assert all(verdicts.values())
-    # ks_exact and variance per case, and the diagonal test of orthogonal/conv2d.
-    assert data["holm"]["family_size"] == 2 * len(data["cases"]) + 1
+    # ks_exact and variance per case; orthogonal/conv2d has a diagonal test for its variance.
+    assert data["holm"]["family_size"] == 2 * len(data["cases"])
     assert 0 < data["sensitivity"]["detectable_relative_std_error"]["truncated_normal"] < 0.05
     text = (out / "report.md").read_text()
     assert "## Failures" in text and "kaiming_as_he_normal" in text
@@ -340,8 +344,16 @@ def test_cli_help_list_and_bad_arguments(capsys, tmp_path):
         "record",
     ):
         assert option in text
+    with pytest.raises(SystemExit) as exit_info:
+        main(["record", "--help"])
+    assert exit_info.value.code == 0 and "--max-calls" in capsys.readouterr().out
     assert main(["--list", "--cases", "orthogonal", "--devices", "cpu"]) == 0
     assert "orthogonal/dense/float32/cpu" in capsys.readouterr().out
+    # --list checks the options it would run with.
+    assert main(["--list", "--exact-only", "--reference", str(tmp_path / "x.npz")]) == 2
+    assert "do not give --reference too" in capsys.readouterr().out
+    assert main(["--list", "--cases", "orthogonal", "--dtypes", "bfloat16"]) == 2
+    assert "no bfloat16 orthogonal case" in capsys.readouterr().out
     bad_arguments = [
         (["--n", "many"], "expected a count"),
         (["--n", "0"], "positive whole count"),

@@ -106,7 +106,7 @@ def _matrix_options(parser: argparse.ArgumentParser, inherit: bool = False) -> N
     parser.add_argument("--seed", type=_seed, default=default(0), help="base seed (default 0)")
     parser.add_argument(
         "--max-calls", type=_count, default=default(DEFAULT_MAX_CALLS),
-        help="cap on initializer calls per side for tiny shapes (default %(default)s)",
+        help=f"cap on initializer calls per side for tiny shapes (default {DEFAULT_MAX_CALLS})",
     )  # fmt: skip
 
 
@@ -231,8 +231,6 @@ def _sources(args: argparse.Namespace) -> tuple[list[Any], list[str], dict[str, 
     """Reference sources, notes, and the grids recorded files were binned on."""
     from parity.suite import references
 
-    if args.reference and args.exact_only:
-        raise UsageError("--exact-only tests without a reference; do not give --reference too")
     if args.reference:
         sources, grids = [], {}
         # A file named twice is one reference (twice, its tests would count twice in Holm).
@@ -315,12 +313,16 @@ def _table(title: str, rows: list[dict[str, str]]) -> Any:
 
 
 def _print_cases(console: Any, run: Any) -> None:
-    from parity.suite.report import case_row, layer_row
+    from parity.suite.report import case_row, failure_reasons, layer_row
 
     title = (
         f"parity: {len(run.cases)} cases, Holm over {run.family_size} p-values at α = {run.alpha}"
     )
     console.print(_table(title, [case_row(c) for c in run.cases]))
+    for case in run.cases:
+        if not case.passed:  # the side that failed (the reference's, say) and why
+            reasons = "; ".join(failure_reasons(case))
+            console.print(f"FAIL {case.name}: {reasons}", highlight=False, markup=False)
     if run.layers:
         title = "Keras layers vs torch layers after keras_init_ (two-sample KS)"
         console.print(_table(title, [layer_row(x) for x in run.layers]))
@@ -332,6 +334,8 @@ def command_run(args: argparse.Namespace, console: Any) -> int:
     from parity.suite import report, runner
     from parity.suite.stats import GridCache
 
+    if args.reference and args.exact_only:
+        raise UsageError("--exact-only tests without a reference; do not give --reference too")
     cases = _cases(args, args.devices)
     if args.list:
         for case in cases:

@@ -267,6 +267,20 @@ def case_row(case: CaseResult) -> dict[str, str]:
     }
 
 
+def failure_reasons(case: CaseResult) -> list[str]:
+    """Why ``case`` failed, one entry per error, failed test and failed check."""
+    reasons = list(case.errors)
+    reasons += [
+        f"{t.test} [{t.side}]: statistic {t.statistic:.4g}, Holm p {t.p_holm:.3g}"
+        for t in case.tests
+        if not t.passed
+    ]
+    reasons += [
+        f"{c.check} [{c.side}]: {c.value:.4g} > {c.limit:.4g}" for c in case.checks if not c.passed
+    ]
+    return reasons
+
+
 def layer_row(layer: Any) -> dict[str, str]:
     """The table columns of one layer weight of the --layers section."""
     return {
@@ -331,7 +345,8 @@ def _method(run: RunResult) -> list[str]:
         "mapped to scipy.stats: uniform, norm, truncnorm(-2, 2), and for orthogonal "
         "entry²/gain² ~ Beta(1/2, (d-1)/2) with a symmetric sign), for torch and reference;",
         "* **ks_two_sample** — torch vs reference, p-value at n_eff = n·m/(n+m);",
-        "* **variance** — z = (mean((x-μ)²) − σ²)/sqrt((μ4 − σ⁴)/n) with the target's μ, σ², μ4;",
+        "* **variance** — z = (mean((x-μ)²) − σ²)/sqrt((μ4 − σ⁴)/n) with the target's μ, σ², μ4 "
+        "(not for orthogonal, whose mean square is exactly gain²/d);",
         "* **support** — values outside the support (must be 0; NaN counts as outside); "
         "**orthogonality** — max |QᵀQ/gain² − I| over every drawn matrix, within rounding;",
         "* **diagonal** (orthogonal) — z = Σ Q_ii/gain / sqrt(N/d) over the N diagonal entries "
@@ -355,8 +370,8 @@ def _method(run: RunResult) -> list[str]:
         "conservative. float16/bfloat16 targets are the float32 law rounded to nearest; every "
         "representable value is a grid point, so D is exact, and the continuous KS p-value is "
         "conservative for such discrete data. Entries of one orthogonal matrix are weakly, "
-        "negatively dependent (column norms are fixed), which also makes KS conservative; the "
-        "variance test is then nearly degenerate (the mean square of a matrix's entries is "
+        "negatively dependent (column norms are fixed), which also makes KS conservative; a "
+        "variance test would be degenerate there (the mean square of a matrix's entries is "
         "exactly gain²/d), so orthogonality is checked exactly instead.",
         "",
     ]
@@ -395,18 +410,7 @@ def write_report(
         if failed:
             lines += ["## Failures", ""]
             for case in failed:
-                reasons = list(case.errors)
-                reasons += [
-                    f"{t.test} [{t.side}]: statistic {t.statistic:.4g}, Holm p {t.p_holm:.3g}"
-                    for t in case.tests
-                    if not t.passed
-                ]
-                reasons += [
-                    f"{c.check} [{c.side}]: {c.value:.4g} > {c.limit:.4g}"
-                    for c in case.checks
-                    if not c.passed
-                ]
-                lines += [f"* **{case.name}**: " + "; ".join(reasons)]
+                lines += [f"* **{case.name}**: " + "; ".join(failure_reasons(case))]
             lines.append("")
         if plots:
             lines += ["## Plots", ""]
