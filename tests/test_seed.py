@@ -239,7 +239,9 @@ def test_keras_init_refuses_seeded_overrides_that_tensorflow_would_overflow():
     assert torch.isfinite(model.weight).all()
 
 
-@pytest.mark.parametrize("gain", [1.0, 0.3, -0.5, -0.0], ids=repr)
+# Not gain -0.0: Keras's zeros for it were +0.0 or -0.0 depending on what ran before in the
+# process (TensorFlow reuses a cached 0.0 for it), so there is no single answer to match.
+@pytest.mark.parametrize("gain", [1.0, 0.3, -0.5], ids=repr)
 @pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
 def test_identity_equals_keras_bit_for_bit(gain, dtype):
     # Keras multiplies eye() by gain: a negative gain gives -0.0 off the diagonal.
