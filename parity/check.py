@@ -345,8 +345,13 @@ def _generator_use(
         candidate(weight, generator=generator)
         return weight
 
+    def same(a: torch.Tensor, b: torch.Tensor) -> bool:  # unwritten (NaN) values alike too
+        return bool(
+            torch.equal(a.isnan(), b.isnan()) and torch.equal(a.nan_to_num(), b.nan_to_num())
+        )
+
     generator = torch.Generator(device=device).manual_seed(seed)
     first = draw(generator)
-    repeats = all(torch.equal(draw(generator), first) for _ in range(_REPEATS - 1))
-    again = draw(torch.Generator(device=device).manual_seed(seed))
-    return repeats, bool(torch.equal(again, first) or (first.isnan() & again.isnan()).all())
+    written = not bool(first.isnan().all())  # writing nothing fails the support check alone
+    repeats = written and all(same(draw(generator), first) for _ in range(_REPEATS - 1))
+    return repeats, same(draw(torch.Generator(device=device).manual_seed(seed)), first)
