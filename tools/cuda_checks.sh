@@ -21,7 +21,8 @@
 # with CUDA, numpy, scipy, rich and pytest (matplotlib for the test suite's plot tests).
 # Record the references where TensorFlow is installed (the GPU machine needs no TensorFlow):
 #          python -m parity record --out REFERENCE.npz
-# CHECKS_SMOKE=1 runs every step on the CPU at tiny sizes: a check of this script itself.
+# CHECKS_SMOKE=1 runs every step on the CPU at tiny sizes: a check of this script itself (its
+# parity step replays he_normal/dense/float32 only, so REFERENCE.npz must hold that case).
 set -euo pipefail
 usage="usage: bash tools/cuda_checks.sh OUT_DIR REFERENCE.npz [tests|glibc|bench|memory|experiments|parity ...]"
 out=${1:?$usage}

@@ -382,6 +382,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.orthogonal:
+        given = {
+            "--device": args.device != "cpu",
+            "--dtype": args.dtype != "float32",
+            "--cpu-time": args.cpu_time,
+        }
+        ignored = [option for option, set_ in given.items() if set_]
+        if ignored:
+            parser.error(
+                f"--orthogonal times float32 on the CPU, wall time; drop {', '.join(ignored)}"
+            )
         orthogonal_main(args.orthogonal, args.rounds)
         return
     device = torch.device(args.device)
