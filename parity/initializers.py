@@ -607,7 +607,9 @@ def truncated_normal_(
         seed: instead of a generator, Keras's int seed: exactly Keras's values for it.  Those
             are ``z·stddev + mean`` rounded in the dtype, so where stddev is tiny next to
             ``|mean|`` some lie on or past a bound, as Keras's do (mean 1, stddev 1e-7,
-            float32: 1.5% of them); generator mode never leaves the open interval.
+            float32: 1.5% of them).  Generator mode's float32 and float64 values never leave
+            the open interval; float16 and bfloat16 ones are float32 values rounded, which
+            can equal the rounded bound.
 
     Example:
         >>> w = torch.empty(768, 768)

@@ -41,6 +41,9 @@ _WIDE_DTYPES = (torch.float32, torch.float64)
 # CPU pipeline below): 1M values, 4 MiB of float32; two such buffers stay far below 10% of any
 # tensor large enough to be chunked.
 _CHUNK = 1 << 20
+# torch's CPU normal_ fills 16 values at a time (and redraws the last 16 for a ragged end);
+# a tensor of fewer values takes a scalar path.
+_NORMAL_BLOCK = 16
 # Reflectors per block in orthogonal_'s in-place route (fewer where a block would take more
 # than 5% of a large weight's memory): wide enough for fast matrix products, narrow enough
 # that each block's Gram matrix and T (width² values each) stay cheap.
@@ -129,6 +132,11 @@ def _fill_(tensor: torch.Tensor, draw_: Step, finish_: Step | None = None) -> to
             finish_(tensor)
         return tensor
     parts = list(chunks(tensor if dense is None else dense.view(-1), _CHUNK))
+    if dense is not None and len(parts) > 1 and parts[-1].numel() < _NORMAL_BLOCK:
+        # torch's normal_ draws fewer than 16 values by another path than the one that ends a
+        # whole-tensor draw: the last full chunk takes such a tail along.
+        flat = dense.view(-1)
+        parts[-2:] = [flat[flat.numel() - parts[-2].numel() - parts[-1].numel() :]]
     size = max(part.numel() for part in parts)
     count = 0 if wide else 1 + overlap  # float32 buffers: one, or one per pipeline stage
     buffers = [torch.empty(size, dtype=torch.float32, device=tensor.device) for _ in range(count)]

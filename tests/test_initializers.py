@@ -106,6 +106,26 @@ def test_reduced_precision_large_tensor_is_chunked_correctly():
     assert base.float().abs().max() <= bound * (1 + 2**-8)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("tail", [0, 1, 15, 16, 17])
+@pytest.mark.parametrize(
+    "init", [parity.random_normal_, parity.he_normal_, parity.random_uniform_], ids=repr
+)
+def test_reduced_precision_is_the_float32_draw_rounded_across_chunks(init, tail, threads):
+    # A chunked half-precision draw is the whole float32 draw rounded, whatever the size past
+    # the last whole chunk: torch's normal_ takes another path for fewer than 16 values.
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        size = (1 << 20) + tail
+        wide = init(torch.empty(size, 1), generator=seeded(11))
+        for dtype in (torch.float16, torch.bfloat16):
+            half = init(torch.empty(size, 1, dtype=dtype), generator=seeded(11))
+            assert torch.equal(half, wide.to(dtype))
+    finally:
+        torch.set_num_threads(previous)
+
+
 @pytest.mark.parametrize(
     "make",
     [
