@@ -380,16 +380,19 @@ def run_case(case: Case, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _orthogonal_warm_up(shape: tuple[int, ...]) -> tuple[int, ...]:
-    """``shape`` shrunk, at the same aspect ratio, to about 2^17 values (at least that many
-    when ``shape`` has them), so that the warm-up takes the route the measured weight takes."""
+    """``shape`` shrunk, at the same aspect ratio, to about the fewest values that take
+    orthogonal_'s in-place route (when ``shape`` takes it), so that the warm-up takes the
+    route the measured weight takes."""
+    from parity.samplers import _ORTHOGONAL_IN_PLACE_MIN as smallest
+
     numel = math.prod(shape)
-    if numel <= 1 << 17:
+    if numel <= smallest:
         return shape
     rows, cols = shape[0], numel // shape[0]
-    factor = math.sqrt(numel / (1 << 17))
+    factor = math.sqrt(numel / smallest)
     small_rows = max(1, math.ceil(rows / factor))
     small_cols = max(1, math.ceil(cols / factor))
-    while small_rows * small_cols < 1 << 17:
+    while small_rows * small_cols < smallest:
         small_cols += 1
     return (small_rows, small_cols)
 
@@ -403,8 +406,8 @@ def memory_case(spec: dict[str, Any]) -> dict[str, Any]:
     fill = parity_fill(family) if method == "parity" else torch_fill(method, family, shape)
     gen = torch.Generator(device=device).manual_seed(0)
     # Warm up on a small tensor first: code pages and lazy setup are not the sampler's memory.
-    # Orthogonal: the smallest weight of the same shape class that takes the same route
-    # (weights of 2^17 values and more build Q in place; smaller ones call linalg.qr).
+    # Orthogonal: a small weight of the same shape class that takes the same route (large
+    # weights build Q in place; small ones call linalg.qr).
     small = matrix_shape(1 << 16)
     if family == "orthogonal":
         small = _orthogonal_warm_up(shape)
@@ -599,7 +602,7 @@ def print_case(result: dict[str, Any]) -> None:
     shape = "x".join(map(str, result["shape"]))
     print(
         f"{result['family']} ({result['initializer']}) {shape} = "
-        f"{case_label(result)} {result['dtype']} {result['device']}"
+        f"{size_label(result['numel'])} {result['dtype']} {result['device']}"
     )
     parity_label = f"parity.{result['initializer']}"
     target = result["target"]
