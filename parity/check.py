@@ -11,7 +11,6 @@ scipy is needed (``pip install keras-parity[suite]``); TensorFlow is not.
 
 from __future__ import annotations
 
-import inspect
 import math
 import numbers
 from collections.abc import Callable, Mapping, Sequence
@@ -20,7 +19,7 @@ from typing import Any
 
 import torch
 
-from parity.fans import FLOAT_DTYPE_NAMES, FLOAT_DTYPES, as_int, check_shape
+from parity.fans import FLOAT_DTYPE_NAMES, FLOAT_DTYPES, as_int, check_shape, takes_keyword
 
 _IGNORED = ("seed",)  # the seed does not change the distribution
 
@@ -170,20 +169,6 @@ def _check_device(device: Any) -> torch.device:
     return device
 
 
-def _takes_generator(function: Callable) -> bool:
-    """Whether ``function`` can be called with ``generator=`` (True when its signature cannot
-    be read: the call then says)."""
-    try:
-        parameters = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return True
-    return any(
-        p.kind is p.VAR_KEYWORD
-        or (p.name == "generator" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
-        for p in parameters
-    )
-
-
 def _label(function: Callable) -> str:
     module = getattr(function, "__module__", None) or ""
     name = getattr(function, "__qualname__", None) or getattr(function, "__name__", None)
@@ -242,7 +227,7 @@ def check(
     target = stats.make_target(law, dtype)
     device = _check_device(device)
     orthogonal = law if isinstance(law, Orthogonal) else None
-    if not _takes_generator(candidate):
+    if takes_keyword(candidate, "generator") is False:  # unreadable: the call will say
         raise TypeError(
             f"candidate {_label(candidate)} must accept a generator= keyword (as torch.nn.init "
             "functions do): check() draws from a seeded generator so that its verdict can be "

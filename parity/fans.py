@@ -11,10 +11,11 @@ rules in both layouts (``(1, 1)`` and ``(n, n)``), so a bias or a scalar never r
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import torch
@@ -105,6 +106,20 @@ def _overlap(tensor: torch.Tensor) -> bool | None:
     for stride, size in sizes:
         offsets = (offsets.unsqueeze(-1) + stride * torch.arange(size)).flatten()
     return bool(torch.unique(offsets).numel() < offsets.numel())
+
+
+def takes_keyword(function: Callable[..., Any], name: str) -> bool | None:
+    """Whether ``function`` can be called with the keyword argument ``name``; None when its
+    signature cannot be read (a builtin, say)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    return any(
+        p.kind is p.VAR_KEYWORD
+        or (p.name == name and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+        for p in parameters
+    )
 
 
 def check_real(name: str, value: Any) -> float:

@@ -983,9 +983,8 @@ def _without(config: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
 def keras_object_config(identifier: Any) -> dict[str, Any] | None:
     """``keras.initializers.serialize(identifier)``'s class name and config for a Keras (or
     tf-keras) initializer object, without importing Keras; None for anything else."""
-    package = type(identifier).__module__.split(".")[0]
     get_config = getattr(identifier, "get_config", None)
-    if package not in ("keras", "tf_keras") or not callable(get_config):
+    if not _from_keras(type(identifier)) or not callable(get_config):
         return None
     config = dict(get_config())
     if type(identifier).__name__ == "Identity" and "gain" not in config:
@@ -993,13 +992,15 @@ def keras_object_config(identifier: Any) -> dict[str, Any] | None:
     return {"class_name": type(identifier).__name__, "config": config}
 
 
+def _from_keras(cls: type) -> bool:
+    """Whether ``cls`` is defined in Keras or tf-keras."""
+    return cls.__module__.split(".")[0] in ("keras", "tf_keras")
+
+
 def _keras_ancestor(identifier: Any) -> str | None:
     """The name of the first Keras (or tf-keras) class that an object of another package's
     class derives from (a user's subclass of a Keras initializer), or None."""
-    for cls in type(identifier).__mro__[1:]:
-        if cls.__module__.split(".")[0] in ("keras", "tf_keras"):
-            return cls.__name__
-    return None
+    return next((cls.__name__ for cls in type(identifier).__mro__[1:] if _from_keras(cls)), None)
 
 
 def _from_config(identifier: Mapping[str, Any], layout: Layout) -> Initializer:

@@ -23,7 +23,6 @@ before a single value changes.
 from __future__ import annotations
 
 import difflib
-import inspect
 import re
 import warnings
 from collections.abc import Callable, Mapping
@@ -38,7 +37,7 @@ from torch.nn.modules.instancenorm import _InstanceNorm
 from torch.nn.modules.lazy import LazyModuleMixin
 
 from parity import tf_random
-from parity.fans import compute_fans, tensor_problem, write_problem
+from parity.fans import compute_fans, takes_keyword, tensor_problem, write_problem
 from parity.initializers import (
     FAMILIES,
     FORMS,
@@ -738,14 +737,6 @@ def keras_init_plan(
 # --------------------------------------------------------------------------- writing
 
 
-def _takes_generator(fn: Callable[..., Any]) -> bool:
-    try:
-        parameters = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.name == "generator" or p.kind is p.VAR_KEYWORD for p in parameters)
-
-
 def _check_devices(steps: list[_Step], generator: torch.Generator | None) -> None:
     if generator is None:
         return
@@ -789,29 +780,25 @@ def _write(
     for index, step in enumerate(steps):
         if step.plan.target is None:
             fn = step.plan.initializer
-            kwargs = {"generator": generator} if _takes_generator(fn) else {}
+            # Only where it surely takes one: a callable whose signature cannot be read gets none.
+            kwargs = {"generator": generator} if takes_keyword(fn, "generator") else {}
             copies = [tensor.detach().clone() for tensor in step.slot.torch]
             for copy in copies:
                 fn(copy, **kwargs)
             staged[index] = copies
     # Then every write in plan order, each layer's clean-up (an embedding's padding row, say)
     # right after its own weights: a parameter two modules share ends as the last one left it.
-    finished: set[int] = set()
+    planned: dict[int, list[int]] = {id(layer): [] for layer in layers}
     for index, step in enumerate(steps):
-        if index in staged:
-            for tensor, copy in zip(step.slot.torch, staged[index], strict=True):
-                tensor.copy_(copy)
-        else:
-            _draw(step, generator, seed, index)
-        if index + 1 == len(steps) or steps[index + 1].layer is not step.layer:
-            _finish(step.layer, finished)
-    for layer in layers:  # layers without weights to draw (a norm with no affine parameters)
-        _finish(layer, finished)
-
-
-def _finish(layer: _Layer, finished: set[int]) -> None:
-    if id(layer) not in finished:
-        finished.add(id(layer))
+        planned[id(step.layer)].append(index)
+    for layer in layers:  # in plan order, as the steps are
+        for index in planned[id(layer)]:
+            step = steps[index]
+            if index in staged:
+                for tensor, copy in zip(step.slot.torch, staged[index], strict=True):
+                    tensor.copy_(copy)
+            else:
+                _draw(step, generator, seed, index)
         for finish in layer.finish:
             finish()
 
