@@ -108,10 +108,71 @@ def test_support_counts_nan_and_bounds():
     assert _summary(closed, torch.tensor([-1.0, 1.0, 1.0001, 0.0])).outside == 1
 
 
+def _direct(target, values):
+    """The summary's counts computed the plain way: sort everything, search the grid."""
+    x = values.double().numpy()
+    finite = np.sort(x[~np.isnan(x)])
+    if target.closed:
+        outside = np.count_nonzero((finite < target.low) | (finite > target.high))
+    else:
+        outside = np.count_nonzero((finite <= target.low) | (finite >= target.high))
+    return {
+        "cum": np.searchsorted(finite, target.grid, "right"),
+        "nan": int(np.isnan(x).sum()),
+        "outside": outside + int(np.isnan(x).sum()),
+        "extremes": (finite.min(), finite.max()),
+        "sum_sq": float(np.sum((finite - target.mean) ** 2)),
+    }
+
+
+def _with_edges(target, values, seed):
+    """``values`` with the inputs binning can get wrong mixed in: every 37th grid point and
+    the floats just either side of it, the support's bounds, signed zeros, infinities, NaN."""
+    grid = torch.from_numpy(target.grid)[::37]
+    up, down = torch.tensor(math.inf, dtype=torch.float64), torch.tensor(-math.inf).double()
+    specials = [target.low, target.high, -0.0, 0.0, math.inf, -math.inf, math.nan, 1e300]
+    edges = torch.cat([grid, grid.nextafter(up), grid.nextafter(down), torch.tensor(specials)])
+    mixed = torch.cat([values, edges.to(values.dtype)])
+    return mixed[torch.randperm(mixed.numel(), generator=torch.Generator().manual_seed(seed))]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("name", list(LAWS))
+def test_summary_equals_direct_counts(name, dtype):
+    # The reducer never sorts: float32/float64 values are located through a table of cells,
+    # float16/bfloat16 ones counted per bit pattern.  Both must count exactly as a sort does,
+    # on grid points themselves and on their neighbours too.
+    law = LAWS[name]
+    target = stats.make_target(law, dtype)
+    values = _with_edges(target, _draw(law, 300_000, seed=9, dtype=dtype), seed=9)
+    summary = _summary(target, values, chunks=3)
+    direct = _direct(target, values.double())
+    assert np.array_equal(summary.cum, direct["cum"])
+    assert (summary.nan, summary.outside) == (direct["nan"], direct["outside"])
+    assert (summary.minimum, summary.maximum) == direct["extremes"]
+    assert summary.n == values.numel()
+    finite = values[torch.isfinite(values)]  # the sums of the sample without its infinities
+    assert _summary(target, finite).sum_sq == pytest.approx(
+        _direct(target, finite.double())["sum_sq"], rel=1e-12
+    )
+
+
+def test_a_grid_crowded_past_one_point_per_cell_is_still_exact():
+    # The entries of 2 x 2 Haar matrices follow the arcsine law: its quantiles crowd at ±gain,
+    # closer than the narrowest cells, so a value is compared with several points of its cell.
+    law = parity.samplers.Orthogonal(2, 2, 1.0)
+    target = stats.make_target(law)
+    values = _with_edges(target, _draw(law, 100_000, seed=10), seed=10)
+    reducer = stats.Reducer(target)
+    reducer.add(values)
+    assert reducer._locator.steps > 1
+    assert np.array_equal(reducer.summary().cum, _direct(target, values)["cum"])
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_large_chunk_summary_equals_direct_counts(threads):
-    # Above the parallel-sort size a chunk is sorted in one piece per thread; NaNs land in
-    # one piece only.  Every field must equal a direct count over the whole sample.
+    # A chunk is reduced in pieces; NaNs fall in some pieces only.  Every field must equal a
+    # direct count over the whole sample.
     target = stats.make_target(LAWS["normal"])
     values = _draw(LAWS["normal"], 3_000_000, seed=8)
     values[[5, 2_999_990]] = math.nan

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -321,46 +320,81 @@ class Summary:
 
 # Values drawn and reduced at once, per side: a sample of any size takes bounded memory.
 CHUNK_VALUES = 1 << 22
-# Chunks are sorted in pieces of at least this many values, one per torch thread, in parallel:
-# smaller pieces still sort in milliseconds against a thread's ~0.1 ms to start.
-_PARALLEL_SORT_MIN = 1 << 18
+# A chunk is reduced this many values at a time: the temporaries stay in cache.
+_PIECE = 1 << 18
+# Cells a grid's range is cut into to locate values (see _GridLocator): the fewest, and the
+# most, tried in turn until no cell holds more than one grid point.
+_MIN_CELLS = 1 << 18
+_MAX_CELLS = 1 << 22
 
 
-def _sorted_runs(x: torch.Tensor) -> list[torch.Tensor]:
-    """``x`` cut into pieces, each sorted ascending.  On the CPU numpy's sort is used (an
-    order of magnitude faster than torch's: vectorized for float32 and float64 since numpy
-    2.0) on one piece per torch thread at once (it releases the GIL)."""
-    if x.device.type != "cpu":
-        return [torch.sort(x).values]
-    array = x.detach().contiguous().numpy()
-    pieces = min(torch.get_num_threads(), max(1, array.size // _PARALLEL_SORT_MIN))
-    if pieces == 1:
-        return [torch.from_numpy(np.sort(array))]
-    with ThreadPoolExecutor(pieces) as pool:
-        return [torch.from_numpy(run) for run in pool.map(np.sort, np.array_split(array, pieces))]
+def _take(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``table[index]``.  On the CPU through numpy, whose ``take`` gathers about twice as fast
+    as torch's indexing."""
+    if table.device.type != "cpu":
+        return table[index]
+    return torch.from_numpy(np.take(table.numpy(), index.numpy()))
+
+
+class _GridLocator:
+    """How many points of a sorted grid lie below each value, in linear time, exactly.
+
+    The grid's range is cut into ``L`` equal cells, and a value's cell is
+    ``floor((x - g_first) · L / (g_last - g_first))``, clamped to the range, computed in
+    float64 for values and grid points alike.  IEEE subtraction and multiplication are
+    monotone, so the cell never decreases as ``x`` grows: every grid point of an earlier cell
+    is below ``x`` and none of a later one is.  Only the points of ``x``'s own cell need a
+    comparison, and ``L`` is the smallest power of two from 2^18 to 2^22 that leaves at most
+    one point in each cell (2^18 does for every law the suite draws).  A grid denser than that
+    somewhere (an arcsine-like law) takes one comparison per point of its fullest cell.
+    """
+
+    def __init__(self, grid: torch.Tensor) -> None:
+        self.low = float(grid[0])
+        width = float(grid[-1]) - self.low
+        self.points = torch.cat([grid, grid.new_tensor([math.inf])])  # a cell's past-the-end
+        self.cells = _MIN_CELLS
+        while True:
+            self.scale = self.cells / width if width > 0 else 1.0
+            # first[c]: grid points in the cells before c
+            self.first = torch.searchsorted(
+                self.cell(grid), torch.arange(self.cells + 1, device=grid.device)
+            )
+            self.steps = int((self.first[1:] - self.first[:-1]).max())
+            if self.steps <= 1 or self.cells >= _MAX_CELLS:
+                break
+            self.cells *= 2
+
+    def cell(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sub(x, self.low).mul_(self.scale).clamp_(0, self.cells - 1).long()
+
+    def below(self, x: torch.Tensor) -> torch.Tensor:
+        """For each value of ``x`` (float64, no NaN), the number of grid points ``< x``."""
+        count = _take(self.first, self.cell(x))
+        for _ in range(self.steps):
+            count += _take(self.points, count) < x
+        return count
 
 
 class Reducer:
     """Accumulates chunks of one sample into a :class:`Summary` on the chunks' device.
 
-    Each chunk is sorted (in one piece per thread on the CPU); the grid is located in each
-    sorted piece with one ``searchsorted`` (``B`` binary searches), which is cheaper than
-    locating every value in the grid.
+    No value is sorted: float32 and float64 values are located on the grid in linear time
+    (:class:`_GridLocator`) and counted per grid cell; float16 and bfloat16 values are counted
+    per bit pattern (65,536 of them) and each pattern placed once.  So the cost per value is a
+    handful of elementwise passes, whatever numpy's sort does on the machine.
     """
 
     def __init__(self, target: Target, device: torch.device | str = "cpu") -> None:
         self.target = target
         self.device = torch.device(device)
         self.grid = torch.from_numpy(target.grid).to(self.device)
-        self.bounds = torch.tensor(
-            [target.low, target.high], dtype=torch.float64, device=self.device
-        )
-        self.cum = torch.zeros(len(target.grid), dtype=torch.int64, device=self.device)
+        self.cells = torch.zeros(len(target.grid) + 1, dtype=torch.int64, device=self.device)
         self.sums = torch.zeros(2, dtype=torch.float64, device=self.device)
-        self.outside = torch.zeros((), dtype=torch.int64, device=self.device)
+        self.outside = 0
         self.nans = 0
         self.extremes = [math.inf, -math.inf]
-        self._scratch = torch.empty(0, dtype=torch.float64, device=self.device)
+        self._locator: _GridLocator | None = None
         self.n = 0
         self.calls = 0
         self.orthogonality_error: float | None = None
@@ -370,38 +404,68 @@ class Reducer:
     def add(self, values: torch.Tensor, calls: int = 0) -> None:
         """Add every value of ``values`` (any shape, float dtype, the reducer's device)."""
         x = values.reshape(-1)
-        if x.dtype in _DISCRETE_DTYPES:
-            x = x.float()  # exact; sorting and comparing are then plain float ops
         self.n += x.numel()
         self.calls += calls
         if x.numel() == 0:
             return
-        for run in _sorted_runs(x):
-            if bool(torch.isnan(run[-1])):  # sorting puts NaNs last; they count as outside
-                nans = int(torch.isnan(run).sum())
-                self.outside += nans
-                self.nans += nans
-                run = run[: run.numel() - nans]
-            if run.numel():
-                self._add_sorted(self._float64(run.numel()).copy_(run))
+        if x.dtype in _DISCRETE_DTYPES:
+            self._add_patterns(x)
+            return
+        if self._locator is None:
+            self._locator = _GridLocator(self.grid)
+        for start in range(0, x.numel(), _PIECE):
+            piece = x[start : start + _PIECE].to(torch.float64)
+            low, high = torch.stack(torch.aminmax(piece)).tolist()  # NaN if any value is NaN
+            if math.isnan(low) or math.isnan(high):
+                nan = torch.isnan(piece)
+                self.nans += int(nan.sum())
+                self.outside += int(nan.sum())
+                piece = piece[~nan]
+                if piece.numel() == 0:
+                    continue
+                low, high = torch.stack(torch.aminmax(piece)).tolist()
+            self.cells += torch.bincount(self._locator.below(piece), minlength=self.cells.numel())
+            dev = piece - self.target.mean if self.target.mean else piece
+            self.sums += torch.stack([dev.sum(), torch.dot(dev, dev)])
+            self._add_range(low, high, piece, 1)
 
-    def _float64(self, n: int) -> torch.Tensor:
-        """A float64 scratch buffer of ``n`` values, reused from chunk to chunk (a fresh one
-        costs more in page faults than the conversion itself)."""
-        if self._scratch.numel() < n:
-            self._scratch = torch.empty(n, dtype=torch.float64, device=self.device)
-        return self._scratch[:n]
+    def _add_patterns(self, x: torch.Tensor) -> None:
+        """float16/bfloat16: count each bit pattern, then place the (at most 65,536) distinct
+        values once, each weighted by its count."""
+        patterns = x.view(torch.int16).to(torch.int64).bitwise_and_(0xFFFF)
+        counts = torch.bincount(patterns, minlength=1 << 16)
+        values = torch.arange(1 << 16, dtype=torch.int32, device=x.device)
+        values = values.to(torch.int16).view(x.dtype).to(torch.float64)
+        nan = torch.isnan(values)
+        nans = int(counts[nan].sum())
+        self.nans += nans
+        self.outside += nans
+        seen = (counts > 0) & ~nan
+        values, counts = values[seen], counts[seen]
+        if values.numel() == 0:
+            return
+        self.cells.index_add_(0, torch.searchsorted(self.grid, values), counts)
+        dev = values - self.target.mean if self.target.mean else values
+        weights = counts.to(torch.float64)
+        self.sums += torch.stack([torch.dot(dev, weights), torch.dot(dev * dev, weights)])
+        low, high = torch.stack(torch.aminmax(values)).tolist()
+        self._add_range(low, high, values, counts)
 
-    def _add_sorted(self, x: torch.Tensor) -> None:
-        self.cum += torch.searchsorted(x, self.grid, right=True)
-        dev = x - self.target.mean if self.target.mean else x  # most targets are centred
-        self.sums += torch.stack([dev.sum(), torch.dot(dev, dev)])
-        low, high = self.bounds[0:1], self.bounds[1:2]
-        closed = self.target.closed
-        below = torch.searchsorted(x, low, right=not closed)
-        above = x.numel() - torch.searchsorted(x, high, right=closed)
-        self.outside += (below + above).sum()
-        self.extremes = [min(self.extremes[0], x[0].item()), max(self.extremes[1], x[-1].item())]
+    def _add_range(
+        self, low: float, high: float, values: torch.Tensor, weights: torch.Tensor | int
+    ) -> None:
+        """Record the least and greatest of ``values`` (each counted ``weights`` times), and
+        count those outside the support only where the two say some are."""
+        self.extremes = [min(self.extremes[0], low), max(self.extremes[1], high)]
+        t = self.target
+        inside = t.low <= low and high <= t.high if t.closed else t.low < low and high < t.high
+        if inside:
+            return
+        if t.closed:
+            outside = (values < t.low) | (values > t.high)
+        else:
+            outside = (values <= t.low) | (values >= t.high)
+        self.outside += int((outside * weights).sum())
 
     @torch.no_grad()
     def add_orthogonality(self, matrices: torch.Tensor, gain: float) -> None:
@@ -424,9 +488,11 @@ class Reducer:
     def summary(self, sampling_seconds: float = 0.0) -> Summary:
         """The sample so far; ``sampling_seconds``: the time its values took to draw."""
         sum_dev, sum_sq = self.sums.tolist()
+        # cells[j] counts values with j grid points below them: those <= g_k have at most k.
+        cum = torch.cumsum(self.cells[:-1], 0)
         return Summary(
-            n=self.n, cum=self.cum.cpu().numpy(), sum_dev=sum_dev, sum_sq=sum_sq,
-            outside=int(self.outside.item()), minimum=self.extremes[0], maximum=self.extremes[1],
+            n=self.n, cum=cum.cpu().numpy(), sum_dev=sum_dev, sum_sq=sum_sq,
+            outside=self.outside, minimum=self.extremes[0], maximum=self.extremes[1],
             calls=self.calls, orthogonality_error=self.orthogonality_error,
             diagonal_sum=self.diagonal[0], diagonal_count=self.diagonal[1], nan=self.nans,
             sampling_seconds=sampling_seconds,
