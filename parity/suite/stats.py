@@ -21,6 +21,7 @@ exact statistic; the continuous KS p-value is conservative for discrete data.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -207,10 +208,17 @@ def _round_to(value: float, dtype: torch.dtype) -> float:
     return torch.tensor(value, dtype=torch.float64).to(dtype).item()
 
 
+@functools.lru_cache(maxsize=4)
+def _pattern_values(dtype: torch.dtype) -> torch.Tensor:
+    """The float64 value of every 16-bit ``dtype`` pattern, indexed by the pattern read as an
+    unsigned integer (NaN for the NaN patterns)."""
+    bits = torch.arange(1 << 16, dtype=torch.int32).to(torch.int16)
+    return bits.view(dtype).to(torch.float64)
+
+
 def representable(dtype: torch.dtype, low: float, high: float) -> np.ndarray:
     """Every finite ``dtype`` value in ``[round(low), round(high)]``, sorted, as float64."""
-    bits = torch.arange(-(1 << 15), 1 << 15, dtype=torch.int32).to(torch.int16)
-    values = bits.view(dtype).to(torch.float64).numpy()
+    values = _pattern_values(dtype).numpy()
     atoms = np.unique(values[np.isfinite(values)])  # also merges -0.0 and 0.0
     return atoms[(atoms >= _round_to(low, dtype)) & (atoms <= _round_to(high, dtype))]
 
@@ -418,8 +426,9 @@ class Reducer:
             low, high = torch.stack(torch.aminmax(piece)).tolist()  # NaN if any value is NaN
             if math.isnan(low) or math.isnan(high):
                 nan = torch.isnan(piece)
-                self.nans += int(nan.sum())
-                self.outside += int(nan.sum())
+                nans = int(nan.sum())
+                self.nans += nans
+                self.outside += nans
                 piece = piece[~nan]
                 if piece.numel() == 0:
                     continue
@@ -434,8 +443,7 @@ class Reducer:
         values once, each weighted by its count."""
         patterns = x.view(torch.int16).to(torch.int64).bitwise_and_(0xFFFF)
         counts = torch.bincount(patterns, minlength=1 << 16)
-        values = torch.arange(1 << 16, dtype=torch.int32, device=x.device)
-        values = values.to(torch.int16).view(x.dtype).to(torch.float64)
+        values = _pattern_values(x.dtype).to(x.device)
         nan = torch.isnan(values)
         nans = int(counts[nan].sum())
         self.nans += nans
