@@ -176,11 +176,17 @@ def _overflow(target: Distribution, dtype: torch.dtype, seeded: bool) -> str | N
         if problem is not None:
             return f"{target} cannot be computed in {dtype}: {problem}"
     low, high = target.support
-    reach = max(abs(v) for v in (low, high, getattr(target, "mean", 0.0)) if math.isfinite(v))
-    reaches = "reaches"
     if isinstance(target, Normal):  # unbounded, but no sampler here goes past this many stds
         reach = abs(target.mean) + NORMAL_REACH * target.std
         reaches = f"can reach |mean| + {NORMAL_REACH:g} std ="
+    else:  # an infinite bound of a bounded law is an overflow: mean + 2 std past float64's
+        reach = max(abs(low), abs(high), abs(getattr(target, "mean", 0.0)))
+        reaches = "reaches"
+    if math.isinf(reach):
+        return (
+            f"{target} has a bound that overflows to infinity (support {low:g} to {high:g}), "
+            f"past the largest finite {dtype} value ({largest:g})"
+        )
     if reach > largest:
         return (
             f"{target} {reaches} {reach:g}, beyond the largest finite {dtype} value ({largest:g})"

@@ -541,8 +541,10 @@ class Orthogonal:
         ``H_0 H_1 ... H_{n-1} [D; 0]``, each ``H_k`` the reflector of a fresh Gaussian vector
         ``x`` (mapping ``x`` to ``-sign(x_0) |x| e_0``) and ``D`` the diagonal of the
         ``-sign(x_0)``: Stewart's construction of Haar matrices.  The product is applied to
-        ``gain [D; 0]`` in the weight's memory, the last reflectors first, a block of them at a
+        ``[D; 0]`` in the weight's memory, the last reflectors first, a block of them at a
         time as ``I - U T Uᵀ`` (matrix products); only one block of reflectors is extra.
+        ``gain`` multiplies the finished Q: the products on the way can exceed Q's entries,
+        and would overflow for a gain near the dtype's largest value.
         A tall weight takes this as it is; a wide one through its transpose, whose columns
         are its rows."""
         q = self._tall_view(tensor)
@@ -552,14 +554,14 @@ class Orthogonal:
         buffer = torch.empty(m * block, dtype=tensor.dtype, device=tensor.device)  # one block
         for start in reversed(range(0, n, block)):
             reflectors, r_diagonal = _random_reflectors(buffer, m, start, block, n, generator)
-            q[start:, start:].diagonal()[: r_diagonal.numel()].copy_(
-                self._column_scales(r_diagonal)
-            )
+            q[start:, start:].diagonal()[: r_diagonal.numel()].copy_(_signs(r_diagonal))
             # u is only about unit length, so T takes each uᵀu as computed (tau = 2 / uᵀu); a
             # zero x (never, in practice) gives u = 0 and H = I.
             t = _wy_factor(reflectors)
             trailing = q[start:, start:]
             trailing.addmm_(reflectors, t @ (reflectors.mT @ trailing), alpha=-1.0)
+        if self.gain != 1.0:
+            q.mul_(self.gain)
         return tensor
 
     def _fill_reduced_(
@@ -589,7 +591,7 @@ class Orthogonal:
         for start in starts:  # the first pass: states, R's diagonal and each block's T
             states[start] = stream.get_state()
             reflectors, r_diagonal = _random_reflectors(buffer, m, start, block, n, stream)
-            scales[start : start + r_diagonal.numel()] = self._column_scales(r_diagonal)
+            scales[start : start + r_diagonal.numel()] = _signs(r_diagonal)
             factors[start] = _wy_factor(reflectors)
         end = stream.get_state()
         slab_buffer = torch.empty(m * width, dtype=torch.float32)
@@ -603,7 +605,7 @@ class Orthogonal:
                     reflectors, _ = _random_reflectors(buffer, m, start, block, n, stream)
                     part = slab[start:]
                     part.addmm_(reflectors, factors[start] @ (reflectors.mT @ part), alpha=-1.0)
-            q[:, first:last].copy_(slab)
+            q[:, first:last].copy_(slab.mul_(self.gain) if self.gain != 1.0 else slab)
         stream.set_state(end)
         return tensor
 
@@ -728,9 +730,14 @@ class Orthogonal:
 
     def _column_scales(self, r_diagonal: torch.Tensor) -> torch.Tensor:
         """What Q's columns are multiplied by: the sign of R's diagonal, which makes Q Haar,
-        times ``gain`` (in the diagonal's dtype: a float64 Q must not get a float32 gain).
-        sign(0) would zero a column; R's diagonal is almost surely nonzero, so +1 there."""
-        return torch.where(r_diagonal < 0, -1.0, 1.0).to(r_diagonal.dtype).mul_(self.gain)
+        times ``gain`` (in the diagonal's dtype: a float64 Q must not get a float32 gain)."""
+        return _signs(r_diagonal).mul_(self.gain)
+
+
+def _signs(r_diagonal: torch.Tensor) -> torch.Tensor:
+    """The signs of R's diagonal, in its dtype.  sign(0) would zero a column; R's diagonal
+    is almost surely nonzero, so +1 there."""
+    return torch.where(r_diagonal < 0, -1.0, 1.0).to(r_diagonal.dtype)
 
 
 @dataclass(frozen=True)

@@ -302,6 +302,27 @@ def test_orthogonal_float64_gain_is_exact(shape, route, monkeypatch):
     assert error < 1e-12, error
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("shape", [(300, 200), (200, 300)], ids=str)
+@pytest.mark.parametrize("route", ["in-place", "slabs", "buffer", "seeded"])
+def test_orthogonal_gain_near_the_largest_value_stays_finite(dtype, shape, route, monkeypatch):
+    # Every value is at most gain, so a gain just under the dtype's largest value is allowed;
+    # the reflector routes once applied it before their products and wrote NaN and inf there
+    # (float32 from a gain of about half its largest value).
+    below_in_place = route == "buffer"
+    monkeypatch.setattr(parity.samplers, "_ORTHOGONAL_IN_PLACE_MIN", 10**9 if below_in_place else 0)
+    if route == "slabs":  # bfloat16's float32 Q in slabs of 7 columns (wider dtypes: in place)
+        monkeypatch.setattr(parity.samplers, "_REDUCED_SLAB_BYTES", 7 * 4 * max(shape))
+    gain = torch.finfo(dtype).max * 0.9
+    seed = 3 if route == "seeded" else None
+    w = parity.orthogonal_(torch.empty(shape, dtype=dtype), gain=gain, seed=seed)
+    m = w.double() / gain
+    gram = m.T @ m if shape[0] >= shape[1] else m @ m.T
+    error = (gram - torch.eye(min(shape), dtype=torch.float64)).abs().max()
+    assert w.isfinite().all()
+    assert error < 50 * torch.finfo(dtype).eps, error  # measured: at most 21 eps
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
 @pytest.mark.parametrize("memory", ["row-major", "column-major", "every other column"], ids=str)
 @pytest.mark.parametrize("size", [(300, 200), (64, 64), (500, 1), (2000, 41)], ids=str)
@@ -775,6 +796,18 @@ def test_bad_arguments_leave_tensor_untouched(call, match):
         (torch.float32, lambda w: parity.random_uniform_(w, -3e38, 3e38), "range.*overflows"),
         (torch.float16, lambda w: parity.random_uniform_(w, -4e4, 4e4, seed=1), "overflows"),
         (torch.float64, lambda w: parity.random_uniform_(w, -1e300, 1.0), "float32's range"),
+        # mean + 2 std is past float64's range: the bound itself is inf, and without the
+        # check about 15% of the values were clamped to float64's largest.
+        (
+            torch.float64,
+            lambda w: parity.truncated_normal_(w, mean=1.7e308, stddev=1e307),
+            "bound that overflows to infinity",
+        ),
+        (
+            torch.float64,
+            lambda w: parity.truncated_normal_(w, stddev=9e307),
+            "bound that overflows to infinity",
+        ),
     ],
 )
 def test_values_that_overflow_the_dtype_raise_and_leave_tensor_untouched(dtype, call, match):
