@@ -1019,6 +1019,9 @@ def uniform(
         dtype: torch.float32 (default), float64, float16 or bfloat16.
         device: where to create the tensor.
         minval, maxval: the bounds (finite; rounded to ``dtype`` first, as TensorFlow does).
+            Like TensorFlow's, a value whose arithmetic passes the dtype's largest finite
+            value is written as ±inf (NaN where ``u = 0`` meets an infinite width); the
+            initializers refuse such bounds instead.
         out: a tensor of ``shape``, ``dtype`` and ``device`` (any strides) to write the values
             into instead of a new tensor; they are drawn a slab at a time, so no full-size
             temporary is made.
@@ -1049,8 +1052,9 @@ def normal(
 
     ``z stddev + mean`` with ``z`` from Box-Muller (module docstring), computed in ``dtype``.
     float32 values match TensorFlow on a Linux x86-64 CPU bit for bit (float16 and bfloat16 are
-    those rounded); float64 values can differ from TensorFlow's in the last bit, where torch's
-    float64 ``log``, ``sin`` or ``cos`` differ from glibc's.
+    those rounded), and so do float64 ones on the CPU; on other devices float64 values can
+    differ from TensorFlow's in the last bit, where torch's float64 ``log``, ``sin`` or ``cos``
+    differ from glibc's.
 
     Args:
         shape: the output shape.
@@ -1058,7 +1062,9 @@ def normal(
             seed tensor, a 1-D integer tensor or array of two).
         dtype: torch.float32 (default), float64, float16 or bfloat16.
         device: where to create the tensor.
-        mean, stddev: finite; rounded to ``dtype`` first, as TensorFlow does.
+        mean, stddev: finite; rounded to ``dtype`` first, as TensorFlow does.  Like
+            TensorFlow's, a value past the dtype's largest finite value is written as ±inf;
+            the initializers refuse such parameters instead.
         out: as for :func:`uniform`.
 
     Returns:
@@ -1095,8 +1101,8 @@ def truncated_normal(
             seed tensor, a 1-D integer tensor or array of two).
         dtype: torch.float32 (default), float64, float16 or bfloat16.
         device: where to create the tensor.
-        mean, stddev: finite; rounded to ``dtype`` first, as TensorFlow does.  ``stddev`` is
-            the standard deviation before truncation.
+        mean, stddev: as for :func:`normal` (values past the dtype's range are ±inf, as in
+            TensorFlow).  ``stddev`` is the standard deviation before truncation.
         out: as for :func:`uniform`.
 
     Returns:
