@@ -587,6 +587,9 @@ def _layer(module: nn.Module, ctx: _Context) -> _Layer | str:
         return "lazy parameters not materialized yet (run a forward pass first)"
     if torch.nn.utils.parametrize.is_parametrized(module):
         return "parametrized with torch.nn.utils.parametrize"
+    for child in _consumed(module):
+        if torch.nn.utils.parametrize.is_parametrized(module.get_submodule(child)):
+            return f"its {child} is parametrized with torch.nn.utils.parametrize"
     handler = next((h for types, h in _HANDLERS if isinstance(module, types)), None)
     if handler is None:
         return "no Keras counterpart known"
@@ -596,8 +599,8 @@ def _layer(module: nn.Module, ctx: _Context) -> _Layer | str:
         return str(error)
     # Never half-initialize: every parameter the module owns must be one a slot writes.
     owned = {n for n, p in module.named_parameters(recurse=False) if p is not None}
-    for child in _consumed(module):
-        params = module.get_submodule(child).named_parameters(recurse=False)
+    for child in _consumed(module):  # all of a consumed child's, however deep
+        params = module.get_submodule(child).named_parameters()
         owned |= {f"{child}.{n}" for n, _ in params}
     extra = owned - {p for slot in layer.slots for p in slot.parameters}
     if extra:
@@ -670,7 +673,7 @@ def _plan(
             continue
         children = _consumed(sub)
         if torch.nn.utils.parametrize.is_parametrized(sub):
-            children = ("parametrizations",)  # warned about once, as part of ``sub``
+            children += ("parametrizations",)  # warned about once, as part of ``sub``
         for child in children:
             owners[_qualify(name, child)] = name or "<root>"
         spec, sources = _merged_overrides(names_of[name], sub, checked)

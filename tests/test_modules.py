@@ -548,6 +548,22 @@ class LinearWithExtra(nn.Linear):
         self.gate = nn.Parameter(torch.full((3,), 7.0))
 
 
+class Identity(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def attention_parametrized(at: str) -> nn.MultiheadAttention:
+    """A MultiheadAttention with one weight parametrized: its out_proj's, or its own (which
+    leaves out_proj a plain Linear, initialized with it or not at all)."""
+    attention = nn.MultiheadAttention(8, 2)
+    if at == "out_proj":
+        nn.utils.parametrize.register_parametrization(attention.out_proj, "weight", Identity())
+    else:
+        nn.utils.parametrize.register_parametrization(attention, "in_proj_weight", Identity())
+    return attention
+
+
 UNSUPPORTED = [
     (Custom, "no Keras counterpart"),
     (LinearWithExtra, "'gate'"),
@@ -555,6 +571,8 @@ UNSUPPORTED = [
     (lambda: nn.LSTM(4, 6, proj_size=3), "proj_size"),
     (lambda: nn.MultiheadAttention(8, 2, add_bias_kv=True), "add_bias_kv"),
     (lambda: nn.utils.parametrizations.weight_norm(nn.Linear(3, 3)), "parametrize"),
+    (lambda: attention_parametrized("out_proj"), "its out_proj is parametrized"),
+    (lambda: attention_parametrized("in_proj_weight"), "parametrize"),
     (lambda: nn.LazyLinear(3), "lazy"),
 ]
 
