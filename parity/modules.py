@@ -46,7 +46,7 @@ from parity.initializers import (
     get,
     on_generator_device,
 )
-from parity.samplers import Distribution
+from parity.samplers import Distribution, _compute_dtype, rescale_
 
 __all__ = [
     "HyperparameterChange",
@@ -143,6 +143,9 @@ class _Slot:
     view: torch.Tensor | None = None
     store: Callable[[torch.Tensor], None] | None = None
     fans: tuple[int, int] | None = None  # explicit fans (EinsumDense since Keras 3.15)
+    # Keras draws this weight with the same initializer call as ``prefix_of`` (a stateless
+    # initializer called twice): its values are the first of that weight's, rescaled.
+    prefix_of: _Slot | None = None
 
 
 @dataclass
@@ -273,9 +276,12 @@ def _recurrent_slots(kind: str, m: nn.Module, suffix: str, unit_forget_bias: boo
         blocks = [("bias[i]", 0, units, "bias_initializer", "zeros"),
                   ("bias[f]", units, 2 * units, None, "ones"),
                   ("bias[c,o]", 2 * units, 4 * units, "bias_initializer", "zeros")]  # fmt: skip
-        for weight, start, stop, arg, default in blocks:
-            block = b_ih[start:stop]
-            slots.append(_direct(block, weight, arg, default, names[2]))
+        bias_i, bias_f, bias_co = (_direct(b_ih[start:stop], weight, arg, default, names[2])
+                                   for weight, start, stop, arg, default in blocks)  # fmt: skip
+        # One initializer gives (u,) and (2u,): a random one, stateless in Keras 3, makes the
+        # same draws twice, so Keras's input-gate bias is its cell-gate bias rescaled.
+        bias_i.prefix_of = bias_co
+        slots += [bias_i, bias_f, bias_co]
     else:
         slots.append(_direct(b_ih, "bias", "bias_initializer", "zeros", names[2]))
     slots.append(_direct(b_hh, "bias_hh (zero)", None, "zeros", names[3]))
@@ -794,16 +800,33 @@ def _write(
     planned: dict[int, list[int]] = {id(layer): [] for layer in layers}
     for index, step in enumerate(steps):
         planned[id(step.layer)].append(index)
+    index_of = {id(step.slot): index for index, step in enumerate(steps)}
+    # A weight Keras draws as the first values of another's draw → that other step.
+    drawn_with = {
+        index: index_of[id(step.slot.prefix_of)]
+        for index, step in enumerate(steps)
+        if step.slot.prefix_of is not None and _random(step)
+    }
+    prefixes = {whole: prefix for prefix, whole in drawn_with.items()}
     for layer in layers:  # in plan order, as the steps are
         for index in planned[id(layer)]:
             step = steps[index]
             if index in staged:
                 for tensor, copy in zip(step.slot.torch, staged[index], strict=True):
                     tensor.copy_(copy)
+            elif index in drawn_with:  # with the weight it is a prefix of
+                continue
+            elif index in prefixes:
+                _draw_with_prefix(step, steps[prefixes[index]], generator, seed, index)
             else:
-                _draw(step, generator, seed, index)
+                _draw(step, generator, _weight_seed(step, seed, index))
         for finish in layer.finish:
             finish()
+
+
+def _random(step: _Step) -> bool:
+    """Whether the step draws from a random law (not a constant, not a callable)."""
+    return hasattr(step.plan.target, "draw")
 
 
 def _weight_seed(step: _Step, seed: int | None, index: int) -> int | None:
@@ -812,18 +835,18 @@ def _weight_seed(step: _Step, seed: int | None, index: int) -> int | None:
     seed's values, as a seeded Keras initializer does whatever else is seeded.  Otherwise
     weight i of the plan gets Keras seed ``seed + i``: keras.initializers.X(seed=seed + i)'s
     values."""
-    if not hasattr(step.plan.target, "draw"):
+    if not _random(step):
         return None
     own = getattr(step.plan.initializer, "seed", None)
     return own if own is not None else None if seed is None else seed + index
 
 
-def _draw(step: _Step, generator: torch.Generator | None, seed: int | None, index: int) -> None:
-    """Write step ``index`` of the plan with its target distribution."""
+def _draw(step: _Step, generator: torch.Generator | None, weight_seed: int | None) -> None:
+    """Write a step of the plan with its target distribution: Keras's values for
+    ``weight_seed``, or from ``generator`` when it is None."""
     slot, target = step.slot, step.plan.target
     if any(t.is_meta or t.numel() == 0 for t in slot.torch):
         return
-    weight_seed = _weight_seed(step, seed, index)
     if weight_seed is not None:  # random: Keras's values
         pair, like = tf_random.keras_seed(weight_seed), slot.torch[0]
         if slot.view is not None:  # drawn straight into the torch memory
@@ -837,6 +860,27 @@ def _draw(step: _Step, generator: torch.Generator | None, seed: int | None, inde
         like = slot.torch[0]
         scratch = torch.empty(slot.keras_shape, dtype=like.dtype, device=like.device)
         slot.store(target.fill_(scratch, generator))
+
+
+def _draw_with_prefix(
+    step: _Step, prefix: _Step, generator: torch.Generator | None, seed: int | None, index: int
+) -> None:
+    """Write step ``index`` and ``prefix``, whose values Keras draws as the first of the
+    step's (see ``_Slot.prefix_of``).  With a seed both take the step's Keras seed (Keras's
+    draws are prefix-stable); from a generator the step is drawn in its compute dtype and its
+    first values rescaled onto the prefix's law."""
+    weight_seed = _weight_seed(step, seed, index)
+    if weight_seed is not None:
+        _draw(step, generator, weight_seed)
+        _draw(prefix, generator, weight_seed)
+        return
+    whole, part = step.slot.view, prefix.slot.view
+    assert whole is not None and part is not None  # bias blocks: their own Keras layout
+    if whole.is_meta or whole.numel() == 0:
+        return
+    values = torch.empty(whole.shape, dtype=_compute_dtype(whole.dtype), device=whole.device)
+    whole.copy_(step.plan.target.fill_(values, generator))
+    part.copy_(rescale_(values[: part.numel()], step.plan.target, prefix.plan.target))
 
 
 def keras_init_(
@@ -896,7 +940,10 @@ def keras_init_(
             without a generator.  An override with a seed of its own (a config dict's
             ``"seed"``, or ``parity.Initializer(..., seed=s)``) draws Keras's values for that
             seed on every weight it is given, whatever ``seed`` and ``generator`` say, as a
-            seeded Keras initializer does.
+            seeded Keras initializer does.  One exception to ``seed + i``: an LSTM's
+            ``bias[i]`` takes the seed of its ``bias[c,o]``, since Keras draws both with one
+            initializer (with a random ``bias_initializer`` its input-gate bias is the first
+            ``u`` of the cell-gate draws, rescaled; from a generator too).
 
     Returns:
         ``module``, initialized in place.

@@ -333,11 +333,17 @@ class TruncatedNormal:
         if self.mean != 0.0:
             tensor.add_(self.mean)
         # Rounding can land a value on or outside a bound; the support is open, so step inside.
-        lowest = _first_inside(low, math.inf, tensor.dtype)
-        highest = _first_inside(high, -math.inf, tensor.dtype)
-        if lowest > highest:  # no value of the dtype lies inside: the two around it are nearest
-            lowest, highest = highest, lowest
-        tensor.clamp_(lowest, highest)
+        _clamp_inside_(tensor, low, high)
+
+
+def _clamp_inside_(tensor: torch.Tensor, low: float, high: float) -> None:
+    """Clamp ``tensor`` to the ``dtype`` values strictly between ``low`` and ``high`` (if none
+    lies between them, to the two nearest)."""
+    lowest = _first_inside(low, math.inf, tensor.dtype)
+    highest = _first_inside(high, -math.inf, tensor.dtype)
+    if lowest > highest:
+        lowest, highest = highest, lowest
+    tensor.clamp_(lowest, highest)
 
 
 def _reflector_block(m: int, n: int) -> int:
@@ -879,3 +885,26 @@ class STFTKernel:
 
 
 Distribution = Uniform | Normal | TruncatedNormal | Orthogonal | Constant | Identity | STFTKernel
+
+
+def _center_and_spread(law: Uniform | Normal | TruncatedNormal) -> tuple[float, float]:
+    if isinstance(law, Uniform):
+        return law.mean, law.high - law.low
+    return law.mean, law.std
+
+
+def rescale_(
+    tensor: torch.Tensor, source: Uniform | Normal | TruncatedNormal, target: Distribution
+) -> torch.Tensor:
+    """Map values drawn from ``source`` in place onto ``target``, a law of the same family
+    (a uniform, normal or truncated normal with other parameters), by the affine map between
+    the two: what a stateless initializer does when it is called twice on different shapes
+    (the same standard draws, scaled for each).  Values are kept strictly inside a bounded
+    support, where rounding could take them onto or past a bound."""
+    if type(source) is not type(target):
+        raise TypeError(f"cannot rescale {source} onto {target}: not the same family")
+    (center, spread), (new_center, new_spread) = map(_center_and_spread, (source, target))
+    tensor.sub_(center).mul_(new_spread / spread).add_(new_center)
+    if not isinstance(target, Normal):
+        _clamp_inside_(tensor, *target.support)
+    return tensor

@@ -285,6 +285,39 @@ def test_lstm_unit_forget_bias_false_and_bias_override():
     assert torch.all(cell.bias_ih == 0)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16], ids=str)
+@pytest.mark.parametrize(
+    ("init", "ratio"),
+    [("random_uniform", 1.0), ("random_normal", 1.0), ("glorot_uniform", math.sqrt(2)),
+     ("glorot_normal", math.sqrt(2)),
+     ({"class_name": "VarianceScaling", "config": {"distribution": "untruncated_normal"}},
+      math.sqrt(2))],
+    ids=["random_uniform", "random_normal", "glorot_uniform", "glorot_normal", "untruncated"],
+)  # fmt: skip
+def test_lstm_input_gate_bias_is_the_cell_gate_draws_rescaled_as_in_keras(init, ratio, dtype):
+    # Keras calls one (stateless) bias_initializer for (u,) and (2u,): the input-gate block is
+    # the first u draws of the cell/output blocks, scaled for its own fans (u against 2u):
+    # by the ratio of the two laws' spreads, sqrt(2) up to Keras's float32 rounding of limits.
+    units = 300
+    lstm = nn.LSTM(4, units, num_layers=2, bidirectional=True, dtype=dtype)
+    overrides = {nn.LSTM: {"bias_initializer": init}}
+    keras_init_(lstm, generator=gen(), overrides=overrides)
+    plan = {p.weight: p.target for p in keras_init_plan(lstm, overrides=overrides)}
+    spreads = [math.sqrt(plan[weight].variance) for weight in ("bias[i]", "bias[c,o]")]
+    assert spreads[0] / spreads[1] == pytest.approx(ratio, rel=1e-6)
+    ratio = spreads[0] / spreads[1]
+    low, high = plan["bias[i]"].support
+    for name in ("bias_ih_l0", "bias_ih_l1_reverse"):
+        bias = getattr(lstm, name).detach().double()
+        gate_i, gate_c, gate_o = bias[:units], bias[2 * units : 3 * units], bias[3 * units :]
+        tolerance = 1e-12 if dtype == torch.float64 else torch.finfo(dtype).eps
+        torch.testing.assert_close(gate_i, gate_c * ratio, rtol=tolerance, atol=0)
+        assert not torch.allclose(gate_i, gate_o * ratio)  # only the first u are shared
+        assert (low <= gate_i).all() and (gate_i <= high).all()
+    # Each layer and direction draws its own: the blocks of two of them differ.
+    assert not torch.equal(lstm.bias_ih_l0[:units], lstm.bias_ih_l1_reverse[:units])
+
+
 def orthonormal_columns(matrix: torch.Tensor) -> None:
     eye = torch.eye(matrix.shape[1], dtype=matrix.dtype)
     torch.testing.assert_close(matrix.T @ matrix, eye, atol=2e-6, rtol=0)

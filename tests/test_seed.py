@@ -179,6 +179,22 @@ def test_keras_init_seed_too_close_to_int64_end_raises_before_writing():
     assert np.array_equal(model[1].weight.detach().numpy(), kernel)
 
 
+@pytest.mark.parametrize("name", ["RandomUniform", "GlorotUniform", "HeNormal", "RandomNormal"])
+def test_keras_init_seed_gives_a_keras_lstm_bias(name):
+    # Keras's LSTM calls its one bias_initializer for the input-gate block (u,) and the
+    # cell/output blocks (2u,): a seeded torch LSTM's bias must be a Keras LSTM's whose
+    # initializer has the seed the plan gives bias[c,o].
+    lstm = torch.nn.LSTM(4, 8)
+    overrides = {torch.nn.LSTM: {"bias_initializer": name}}
+    weights = [p.weight for p in parity.keras_init_plan(lstm, overrides=overrides)]
+    parity.keras_init_(lstm, seed=10, overrides=overrides)
+    initializer = getattr(keras.initializers, name)(seed=10 + weights.index("bias[c,o]"))
+    layer = keras.layers.LSTM(8, bias_initializer=initializer)
+    layer.build((None, 3, 4))
+    assert np.array_equal(lstm.bias_ih_l0.detach().numpy(), np.asarray(layer.cell.bias))
+    assert (lstm.bias_hh_l0 == 0).all()
+
+
 @pytest.mark.parametrize("kwargs", [{}, {"seed": 50}, {"generator": torch.Generator()}])
 def test_keras_init_override_with_its_own_seed_draws_that_seed(kwargs):
     override = {"class_name": "HeNormal", "config": {"seed": 3}}
