@@ -49,6 +49,12 @@ FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 FLOAT_DTYPE_NAMES = "float16, bfloat16, float32 and float64"
 
 
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype values of ``dtype`` are drawn and computed in: float64 for float64, else
+    float32 (float16 and bfloat16 values are float32 ones rounded, as TensorFlow's are)."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 def tensor_problem(tensor: torch.Tensor) -> str | None:
     """Why ``tensor`` cannot be initialized in place ("of dtype ...", "with layout ..."), or
     None: only dense tensors of a dtype in ``FLOAT_DTYPES`` can be."""

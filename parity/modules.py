@@ -37,7 +37,13 @@ from torch.nn.modules.instancenorm import _InstanceNorm
 from torch.nn.modules.lazy import LazyModuleMixin
 
 from parity import tf_random
-from parity.fans import compute_fans, takes_keyword, tensor_problem, write_problem
+from parity.fans import (
+    compute_dtype,
+    compute_fans,
+    takes_keyword,
+    tensor_problem,
+    write_problem,
+)
 from parity.initializers import (
     FAMILIES,
     FORMS,
@@ -46,7 +52,7 @@ from parity.initializers import (
     get,
     on_generator_device,
 )
-from parity.samplers import Distribution, _compute_dtype, rescale_
+from parity.samplers import Distribution, rescale_
 
 __all__ = [
     "HyperparameterChange",
@@ -878,7 +884,7 @@ def _draw_with_prefix(
     assert whole is not None and part is not None  # bias blocks: their own Keras layout
     if whole.is_meta or whole.numel() == 0:
         return
-    values = torch.empty(whole.shape, dtype=_compute_dtype(whole.dtype), device=whole.device)
+    values = torch.empty(whole.shape, dtype=compute_dtype(whole.dtype), device=whole.device)
     whole.copy_(step.plan.target.fill_(values, generator))
     part.copy_(rescale_(values[: part.numel()], step.plan.target, prefix.plan.target))
 

@@ -26,6 +26,8 @@ from typing import Literal
 
 import torch
 
+from parity.fans import compute_dtype
+
 Shape = tuple[int, ...]
 SeedPair = tuple[int, int]
 Device = torch.device | str
@@ -176,10 +178,6 @@ def _fill_(tensor: torch.Tensor, draw_: Step, finish_: Step | None = None) -> to
         if pending is not None:
             pending.result()
     return tensor
-
-
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 @functools.lru_cache(maxsize=512)  # small weights are initialized many times over
@@ -531,7 +529,7 @@ class Orthogonal:
             if tensor.dtype in _WIDE_DTYPES:
                 return self._fill_in_place_(tensor, generator)
             return self._fill_reduced_(tensor, generator)
-        gaussian = torch.empty(self._tall, dtype=_compute_dtype(tensor.dtype), device=tensor.device)
+        gaussian = torch.empty(self._tall, dtype=compute_dtype(tensor.dtype), device=tensor.device)
         gaussian.normal_(generator=generator)
         return tensor.copy_(self._orthogonalize(gaussian).reshape(tensor.shape))
 
@@ -659,7 +657,7 @@ class Orthogonal:
                 return out.copy_(values)
             matrix = keras._gaussian_matrix(out)
         if matrix is None:
-            gaussian = tf_random.normal(keras._tall, seed, _compute_dtype(dtype), device)
+            gaussian = tf_random.normal(keras._tall, seed, compute_dtype(dtype), device)
             values = keras._orthogonalize(gaussian).reshape(shape).to(dtype)
             return values if out is None else out.copy_(values)
         assert out is not None

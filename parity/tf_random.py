@@ -65,6 +65,7 @@ from parity.fans import (
     as_int,
     check_real,
     check_shape,
+    compute_dtype,
     write_problem,
 )
 
@@ -402,11 +403,6 @@ Transform = Callable[[list[torch.Tensor], torch.Tensor, _Scratch], None]
 
 def _per_block(dtype: torch.dtype) -> int:
     return 2 if dtype == torch.float64 else 4
-
-
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """float16 / bfloat16 normals are float32 normals rounded (TensorFlow's route)."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def _uniform_f64(high: torch.Tensor, low: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
@@ -864,7 +860,7 @@ def _value_range(
         standard = torch.tensor([0.0, 1.0 - torch.finfo(dtype).eps], dtype=dtype)
     else:
         scale, shift = _normal_affine(a, b, dtype)
-        computing = _compute_dtype(dtype)
+        computing = compute_dtype(dtype)
         if law == "truncated_normal":  # the largest |z| below 2, then rounded to dtype
             z = torch.nextafter(
                 torch.tensor(2.0, dtype=computing), torch.tensor(0.0, dtype=computing)
@@ -908,7 +904,7 @@ def _draw(
     dims, pair = check_shape(shape), _check_seed(seed)
     device = torch.device(device)
     out = _check_out(out, dims, dtype, device)
-    computing = dtype if fill is _fill_uniform else _compute_dtype(dtype)
+    computing = dtype if fill is _fill_uniform else compute_dtype(dtype)
     per_group = _per_block(computing)
     slab = _SLAB_GROUPS * per_group
     with torch.no_grad():
