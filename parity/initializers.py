@@ -1003,10 +1003,12 @@ def _from_keras(cls: type) -> bool:
     return cls.__module__.split(".")[0] in ("keras", "tf_keras")
 
 
-def _keras_ancestor(identifier: Any) -> str | None:
-    """The name of the first Keras (or tf-keras) class that an object of another package's
-    class derives from (a user's subclass of a Keras initializer), or None."""
-    return next((cls.__name__ for cls in type(identifier).__mro__[1:] if _from_keras(cls)), None)
+def _keras_ancestor(cls: type) -> str | None:
+    """The name of the first Keras (or tf-keras) class that ``cls``, another package's class,
+    derives from (a user's subclass of a Keras initializer), or None."""
+    if _from_keras(cls):
+        return None
+    return next((base.__name__ for base in cls.__mro__[1:] if _from_keras(base)), None)
 
 
 def _from_config(identifier: Mapping[str, Any], layout: Layout) -> Initializer:
@@ -1037,7 +1039,8 @@ def get(identifier: Any, *, layout: Layout = "torch") -> InitFn:
     ``"uniform"``, ...), Keras class names (``"HeNormal"``), Keras 3 and tf-keras config dicts
     (``{"class_name": "VarianceScaling", "config": {...}}`` as ``keras.initializers.serialize``
     writes them), Keras initializer objects (read through their config; a user's subclass of
-    one is refused, since it may draw otherwise) and callables (returned unchanged).  The
+    one is refused, since it may draw otherwise), Keras initializer classes (their defaults,
+    as Keras instantiates them) and callables (returned unchanged).  The
     result is called as
     ``fn(tensor, *, generator=None)`` and returns the tensor.  A config's ``seed`` is kept: the
     initializer then draws Keras's values for that seed (see ``seed=`` on the initializers).
@@ -1064,10 +1067,14 @@ def get(identifier: Any, *, layout: Layout = "torch") -> InitFn:
     keras_config = keras_object_config(identifier)
     if keras_config is not None:
         return _from_config(keras_config, layout)
-    ancestor = _keras_ancestor(identifier)
+    is_class = isinstance(identifier, type)
+    if is_class and _from_keras(identifier):  # Keras instantiates a class with its defaults
+        return Initializer(identifier.__name__, {}, layout)
+    cls = identifier if is_class else type(identifier)
+    ancestor = _keras_ancestor(cls)
     if ancestor is not None:
         raise TypeError(
-            f"{type(identifier).__name__} derives from Keras's {ancestor} but is not one of "
+            f"{cls.__name__} derives from Keras's {ancestor} but is not one of "
             "Keras's own initializers, so what it draws is not known here (a subclass can "
             "change it); pass the Keras initializer it stands for (a name such as "
             "'glorot_uniform', a config dict or a Keras initializer object) or a torch callable"

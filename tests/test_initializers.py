@@ -577,6 +577,17 @@ def test_get_takes_keras_initializer_objects():
         parity.get(stateful)
 
 
+def test_get_takes_keras_initializer_classes_as_keras_does():
+    # keras.initializers.get(HeNormal) instantiates the class; it was returned as a callable
+    # here, which took the tensor for HeNormal's seed.
+    pytest.importorskip("tensorflow")
+    keras = pytest.importorskip("keras")
+    assert parity.get(keras.initializers.HeNormal) == parity.get("HeNormal")
+    assert (parity.get(keras.initializers.Zeros)(torch.ones(3)) == 0).all()
+    with pytest.raises(ValueError, match="unknown initializer 'Dense'"):
+        parity.get(keras.layers.Dense)
+
+
 def test_get_refuses_subclasses_of_keras_initializers():
     pytest.importorskip("tensorflow")
     keras = pytest.importorskip("keras")
@@ -589,7 +600,11 @@ def test_get_refuses_subclasses_of_keras_initializers():
         def __call__(self, shape, dtype=None):
             return keras.ops.ones(shape, dtype)
 
-    for init, base in [(Doubled(), "GlorotUniform"), (Custom(), "Initializer")]:
+    for init, base in [
+        (Doubled(), "GlorotUniform"),
+        (Doubled, "GlorotUniform"),  # the class too
+        (Custom(), "Initializer"),
+    ]:
         with pytest.raises(TypeError, match=f"derives from Keras's {base} but is not one of"):
             parity.get(init)
         model = torch.nn.Linear(3, 2)
