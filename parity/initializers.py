@@ -47,6 +47,7 @@ from parity.samplers import (
     TruncatedNormal,
     Uniform,
     float32_rounded,
+    in_dtype,
 )
 
 Mode = Literal["fan_in", "fan_out", "fan_avg"]
@@ -175,6 +176,14 @@ def _overflow(target: Distribution, dtype: torch.dtype, seeded: bool) -> str | N
         problem = target.dtype_problem(dtype)
         if problem is not None:
             return f"{target} cannot be computed in {dtype}: {problem}"
+    if isinstance(target, (Constant, Identity)):  # one value, rounded to the dtype as Keras does
+        value = target.value_in(dtype) if isinstance(target, Constant) else target.gain
+        if math.isinf(in_dtype(value, dtype)):
+            return (
+                f"{target} is beyond the largest finite {dtype} value ({largest:g}): it rounds to "
+                f"{in_dtype(value, dtype)}"
+            )
+        return None
     low, high = target.support
     if isinstance(target, Normal):  # unbounded, but no sampler here goes past this many stds
         reach = abs(target.mean) + NORMAL_REACH * target.std

@@ -77,6 +77,15 @@ def float32_rounded(value: float) -> float:
     return struct.unpack("f", struct.pack("f", value))[0]
 
 
+def in_dtype(value: float, dtype: torch.dtype) -> float:
+    """``value`` as a ``dtype`` weight holds it: rounded to nearest through float32 for
+    float16/bfloat16 (as torch's ``fill_`` and Keras's casts round a Python float), ±inf past
+    the dtype's range.  A value just past the largest finite one can round down to it
+    (65519 is float16's 65504, as in Keras), which torch's ``fill_`` would refuse."""
+    wide = torch.tensor(value, dtype=torch.float64).to(compute_dtype(dtype))
+    return wide.to(dtype).item()
+
+
 def chunks(tensor: torch.Tensor, max_numel: int) -> Iterator[torch.Tensor]:
     """Views that cover ``tensor`` exactly once, each of at most ``max_numel`` values
     (or one row of the last dimension), whatever the tensor's strides."""
@@ -776,7 +785,7 @@ class Constant:
         return self.value, self.value
 
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        return tensor.fill_(self.value_in(tensor.dtype))
+        return tensor.fill_(in_dtype(self.value_in(tensor.dtype), tensor.dtype))
 
 
 @dataclass(frozen=True)
@@ -792,7 +801,7 @@ class Identity:
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         # Keras multiplies eye() by gain: a negative gain makes its zeros -0.0.
         tensor.fill_(math.copysign(0.0, self.gain))
-        tensor.diagonal().fill_(self.gain)
+        tensor.diagonal().fill_(in_dtype(self.gain, tensor.dtype))
         return tensor
 
 

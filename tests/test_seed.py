@@ -257,7 +257,7 @@ def test_keras_init_refuses_seeded_overrides_that_tensorflow_would_overflow():
 
 # Not gain -0.0: Keras's zeros for it were +0.0 or -0.0 depending on what ran before in the
 # process (TensorFlow reuses a cached 0.0 for it), so there is no single answer to match.
-@pytest.mark.parametrize("gain", [1.0, 0.3, -0.5], ids=repr)
+@pytest.mark.parametrize("gain", [1.0, 0.3, -0.5, 65519.0], ids=repr)
 @pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
 def test_identity_equals_keras_bit_for_bit(gain, dtype):
     # Keras multiplies eye() by gain: a negative gain gives -0.0 off the diagonal.
@@ -268,13 +268,22 @@ def test_identity_equals_keras_bit_for_bit(gain, dtype):
 
 
 @pytest.mark.parametrize(
-    "value", [0.1, -2.7e-5, 3, 16777217, np.float64(0.1), np.float32(0.1)], ids=repr
-)
+    "value",
+    # Past the largest finite float16 (65504) and float32 value, some round down to it.
+    [0.1, -2.7e-5, 3, 16777217, np.float64(0.1), np.float32(0.1), 65519.0, -65520.0, 3.4028235e38,
+     3.4028236e38],
+    ids=repr,
+)  # fmt: skip
 @pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
 def test_constant_values_equal_keras(value, dtype):
     # Keras casts a Python float through float32: a float64 weight gets float32(0.1).
-    theirs = np.asarray(keras.initializers.Constant(value)((3,), dtype=dtype))
     weight = torch.empty(3, dtype=getattr(torch, dtype))
+    try:
+        theirs = np.asarray(keras.initializers.Constant(value)((3,), dtype=dtype))
+    except ValueError:  # a Python float past float32's range: Keras refuses it too
+        with pytest.raises(ValueError, match=r"float32's range|beyond the largest finite"):
+            parity.constant_(weight, value)
+        return
     if np.isinf(theirs).any():  # where Keras writes infinities, parity refuses
         with pytest.raises(ValueError, match="beyond the largest finite"):
             parity.constant_(weight, value)
