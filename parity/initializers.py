@@ -186,6 +186,8 @@ def _overflow(target: Distribution, dtype: torch.dtype, seeded: bool) -> str | N
         return None
     low, high = target.support
     if isinstance(target, Normal):  # unbounded, but no sampler here goes past this many stds
+        if seeded:  # TensorFlow's reach, in its arithmetic: below
+            return _seeded_overflow(target, dtype)
         reach = abs(target.mean) + NORMAL_REACH * target.std
         reaches = f"can reach |mean| + {NORMAL_REACH:g} std ="
     else:  # an infinite bound of a bounded law is an overflow: mean + 2 std past float64's
@@ -205,20 +207,25 @@ def _overflow(target: Distribution, dtype: torch.dtype, seeded: bool) -> str | N
             f"the uniform range maxval - minval = {high - low:g} overflows {dtype} (largest "
             f"finite value {largest:g})"
         )
-    if seeded and isinstance(target, (Uniform, Normal, TruncatedNormal)):
-        least, greatest = target.seeded_range(dtype)
-        if not math.isfinite(least) or not math.isfinite(greatest):
-            parameters, formula = (
-                ("the bounds", "u (maxval - minval) + minval")
-                if isinstance(target, Uniform)
-                else ("mean and stddev", "z stddev + mean")
-            )
-            return (
-                f"{target} with seed= would write infinities or NaN in {dtype}: TensorFlow "
-                f"rounds {parameters} to {dtype} and computes {formula} in it, which passes "
-                f"its largest finite value ({largest:g})"
-            )
+    if seeded and isinstance(target, (Uniform, TruncatedNormal)):
+        return _seeded_overflow(target, dtype)
     return None
+
+
+def _seeded_overflow(target: Uniform | Normal | TruncatedNormal, dtype: torch.dtype) -> str | None:
+    least, greatest = target.seeded_range(dtype)
+    if math.isfinite(least) and math.isfinite(greatest):
+        return None
+    parameters, formula = (
+        ("the bounds", "u (maxval - minval) + minval")
+        if isinstance(target, Uniform)
+        else ("mean and stddev", "z stddev + mean")
+    )
+    return (
+        f"{target} with seed= would write infinities or NaN in {dtype}: TensorFlow rounds "
+        f"{parameters} to {dtype} and computes {formula} in it, which passes its largest "
+        f"finite value ({torch.finfo(dtype).max:g})"
+    )
 
 
 @torch.no_grad()

@@ -66,9 +66,9 @@ _REDUCED_SLAB_BYTES = 4 << 20
 Step = Callable[[torch.Tensor], object]
 
 
-# The largest |z| any normal drawn here can take, with room: Box-Muller's radius
-# sqrt(-2 ln u) from the smallest uniform, 2^-53 for torch's float64 normal_ (8.57; TensorFlow
-# clamps u at 1e-7: 5.68).
+# The largest |z| any normal drawn from a torch generator can take, with room: Box-Muller's
+# radius sqrt(-2 ln u) from the smallest uniform, 2^-53 for torch's float64 normal_ (8.57).
+# Seeded normals reach 5.68 at most (TensorFlow clamps u at 1e-7).
 NORMAL_REACH = 9.0
 
 
@@ -276,11 +276,12 @@ class Normal:
         )
 
     def seeded_range(self, dtype: torch.dtype) -> tuple[float, float]:
-        """The least and greatest value :meth:`draw` can write in ``dtype``, with ``|z|`` at
-        most :data:`NORMAL_REACH`."""
+        """The least and greatest value :meth:`draw` can write in ``dtype``: TensorFlow's
+        Box-Muller takes ``|z|`` to 5.68 at most (``tf_random.BOX_MULLER_REACH``)."""
         from parity import tf_random
 
-        return tf_random._value_range("normal", self.mean, self.std, dtype, NORMAL_REACH)
+        reach = tf_random.BOX_MULLER_REACH
+        return tf_random._value_range("normal", self.mean, self.std, dtype, reach)
 
 
 @dataclass(frozen=True)

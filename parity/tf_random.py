@@ -238,6 +238,9 @@ class _Philox:
 
 _LOG_EPSILON = float(np.float32(1.0e-7))  # TensorFlow's floor for u1 before the log
 _LOG_EPSILON_F64 = 1.0e-7  # the same floor for float64 normals, in float64
+# The largest |z| a normal here can take: the radius sqrt(-2 ln u) at that floor (|sin| and
+# |cos| are at most 1), with room for float32's rounding of it.
+BOX_MULLER_REACH = math.sqrt(-2.0 * math.log(_LOG_EPSILON_F64)) * (1 + 2**-20)
 _MANTISSA = 1 << 23
 _TWO_PI = 2.0 * math.pi  # float64, as TensorFlow's 2 * M_PI
 
