@@ -198,7 +198,7 @@ def _overflow(target: Distribution, dtype: torch.dtype, seeded: bool) -> str | N
             f"{target} has a bound that overflows to infinity (support {low:g} to {high:g}), "
             f"past the largest finite {dtype} value ({largest:g})"
         )
-    if reach > largest:
+    if math.isinf(in_dtype(reach, dtype)):  # just past the largest value rounds down to it
         return (
             f"{target} {reaches} {reach:g}, beyond the largest finite {dtype} value ({largest:g})"
         )

@@ -217,6 +217,8 @@ def test_keras_init_override_with_its_own_seed_draws_that_seed(kwargs):
         # z just below 2 rounds to 2.0 in float16, and mean and stddev round up: 65536, inf.
         ("TruncatedNormal", "float16", 49104.01, 8199.99),
         ("TruncatedNormal", "float16", 40000.0, 8000.0),
+        # The bound 65510 is past float16's largest value, 65504, but every value rounds to it.
+        ("TruncatedNormal", "float16", 65000.0, 255.0),
         # TensorFlow's normals stop at |z| = 5.68: 60000 + 5.68 x 1500 passes 65504, x 800 not
         # (nor does 11500 x 5.68, which generator mode's reach of 9 std refuses).
         ("RandomNormal", "float16", 60000.0, 1500.0),
@@ -239,6 +241,8 @@ def test_seeded_draws_raise_exactly_where_keras_writes_non_finite_values(name, d
     weight = torch.full(shape, 7.0, dtype=getattr(torch, dtype))
     if np.isfinite(theirs).all():
         assert np.array_equal(call(weight, a, b, seed=5).float().numpy(), theirs)
+        if name != "RandomNormal":  # an untruncated normal's reach is larger from a generator
+            assert torch.isfinite(call(weight, a, b)).all()
         return
     with pytest.raises(ValueError, match="with seed= would write infinities or NaN"):
         call(weight, a, b, seed=5)
