@@ -26,7 +26,7 @@ from typing import Literal
 
 import torch
 
-from parity.fans import compute_dtype
+from parity.fans import FLOAT_DTYPES, compute_dtype
 
 Shape = tuple[int, ...]
 SeedPair = tuple[int, int]
@@ -78,12 +78,17 @@ def float32_rounded(value: float) -> float:
 
 
 def in_dtype(value: float, dtype: torch.dtype) -> float:
-    """``value`` as a ``dtype`` weight holds it: rounded to nearest through float32 for
-    float16/bfloat16 (as torch's ``fill_`` and Keras's casts round a Python float), ±inf past
-    the dtype's range.  A value just past the largest finite one can round down to it
-    (65519 is float16's 65504, as in Keras), which torch's ``fill_`` would refuse."""
+    """``value`` for a ``dtype`` weight: itself within the dtype's range (``fill_`` rounds it),
+    else what it rounds to, through float32 for float16/bfloat16 as Keras's casts go: the
+    largest finite value just past it (65519 is float16's 65504, as in Keras, where torch's
+    ``fill_`` raises), ±inf beyond."""
+    if abs(value) <= _LARGEST[dtype]:
+        return value
     wide = torch.tensor(value, dtype=torch.float64).to(compute_dtype(dtype))
     return wide.to(dtype).item()
+
+
+_LARGEST = {dtype: torch.finfo(dtype).max for dtype in FLOAT_DTYPES}
 
 
 def chunks(tensor: torch.Tensor, max_numel: int) -> Iterator[torch.Tensor]:
