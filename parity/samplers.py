@@ -917,7 +917,8 @@ def rescale_(
     if type(source) is not type(target):
         raise TypeError(f"cannot rescale {source} onto {target}: not the same family")
     (center, spread), (new_center, new_spread) = map(_center_and_spread, (source, target))
-    tensor.sub_(center).mul_(new_spread / spread).add_(new_center)
+    # A point law (minval == maxval, stddev 0) draws its center: any ratio keeps it there.
+    tensor.sub_(center).mul_(new_spread / spread if spread else 1.0).add_(new_center)
     if not isinstance(target, Normal):
         _clamp_inside_(tensor, *target.support)
     return tensor

@@ -318,6 +318,21 @@ def test_lstm_input_gate_bias_is_the_cell_gate_draws_rescaled_as_in_keras(init, 
     assert not torch.equal(lstm.bias_ih_l0[:units], lstm.bias_ih_l1_reverse[:units])
 
 
+@pytest.mark.parametrize(
+    "config",
+    [{"class_name": "RandomUniform", "config": {"minval": 0.5, "maxval": 0.5}},
+     {"class_name": "RandomNormal", "config": {"mean": 0.5, "stddev": 0.0}}],
+    ids=["uniform", "normal"],
+)  # fmt: skip
+def test_lstm_bias_from_a_point_law_is_its_value(config):
+    # The input-gate block is rescaled from the cell-gate draws: a law of zero spread must not
+    # divide by it (that raised after the cell-gate block was written).
+    lstm = nn.LSTM(2, 3)
+    keras_init_(lstm, generator=gen(), overrides={nn.LSTM: {"bias_initializer": config}})
+    expected = torch.tensor([0.5] * 3 + [1.0] * 3 + [0.5] * 6)
+    assert torch.equal(lstm.bias_ih_l0.detach(), expected)
+
+
 def orthonormal_columns(matrix: torch.Tensor) -> None:
     eye = torch.eye(matrix.shape[1], dtype=matrix.dtype)
     torch.testing.assert_close(matrix.T @ matrix, eye, atol=2e-6, rtol=0)
