@@ -127,6 +127,8 @@ def _check_arguments(
             f"candidate must be an in-place init function taking (tensor, generator=...), "
             f"got {type(candidate).__name__}"
         )
+    from parity.suite.runner import MIN_VALUES
+
     dims = check_shape(shape, minimum=1)
     counts = []
     for name, value in (("n", n), ("max_calls", max_calls)):
@@ -136,6 +138,11 @@ def _check_arguments(
         if count < 1:
             raise ValueError(f"{name} must be >= 1, got {count}")
         counts.append(count)
+    if counts[0] < MIN_VALUES:
+        raise ValueError(
+            f"n must be at least {MIN_VALUES}: below it the tests' large-sample p-values raise "
+            f"false alarms more often than alpha says; got {counts[0]}"
+        )
     if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
         raise TypeError(f"alpha must be a number in (0, 1), got {alpha!r}")
     if not 0 < alpha < 1:
@@ -206,7 +213,8 @@ def check(
         candidate: an in-place init function taking ``(tensor, generator=...)``.
         reference: a Keras identifier (``"he_normal"``), config dict, or Keras initializer.
         shape: the weight's shape in torch layout (e.g. ``(64, 3, 3, 3)`` for a Conv2d).
-        n: values to draw (default 10^6: a relative stddev error of about 0.5% is caught).
+        n: values to draw (default 10^6: a relative stddev error of about 0.5% is caught; at
+            least 100, below which the tests' p-values are too low).
         device, dtype: where and in which precision to draw.
         alpha: the family-wise false-alarm rate.
         seed: seeds the ``torch.Generator`` passed to ``candidate``.
@@ -219,7 +227,7 @@ def check(
     from parity.initializers import describe
     from parity.samplers import Orthogonal
     from parity.suite import stats
-    from parity.suite.runner import sample_summary
+    from parity.suite.runner import MIN_VALUES, sample_summary
 
     dims, n, max_calls, seed = _check_arguments(candidate, shape, n, alpha, dtype, max_calls, seed)
     identifier, reference_label = _reference_identifier(reference)
@@ -237,6 +245,11 @@ def check(
         candidate, dims, target, n, device=device, dtype=dtype, seed=seed,
         max_calls=max_calls, orthogonal=orthogonal,
     )  # fmt: skip
+    if summary.n < MIN_VALUES:
+        raise ValueError(
+            f"only {summary.n} values were drawn in max_calls = {max_calls} calls of a {dims} "
+            f"weight; the tests need at least {MIN_VALUES}: raise max_calls"
+        )
     repeats, reproducible = _generator_use(candidate, dims, device, dtype, seed)
     ks = stats.ks_one_sample(summary, target)
     var = stats.variance_test(summary, target)
