@@ -208,11 +208,11 @@ def test_bad_reference_file(tmp_path, capsys):
     np.savez(listed, meta=np.array("[1, 2]"))
     for path in (junk, empty, single, no_entries, listed):
         assert main(["--reference", str(path), "--out", str(tmp_path)]) == 2, path
-        assert "is not a parity reference file" in capsys.readouterr().out
+        assert "is not a parity reference file" in capsys.readouterr().err
     assert main(["--reference", str(tmp_path / "missing.npz"), "--out", str(tmp_path)]) == 2
     # A file name with rich markup in it is printed as it is.
     assert main(["--reference", str(tmp_path / "rec[tf].npz"), "--out", str(tmp_path)]) == 2
-    assert "rec[tf].npz" in capsys.readouterr().out
+    assert "rec[tf].npz" in capsys.readouterr().err
 
 
 def test_usage_errors_before_anything_runs(tmp_path, capsys):
@@ -225,6 +225,7 @@ def test_usage_errors_before_anything_runs(tmp_path, capsys):
         ([*quick, "--reference", str(a_file)], "--exact-only tests without a reference"),
         (["--reference", str(tmp_path), "--out", str(tmp_path)], "is a folder; give the recorded"),
         (["--cases", ",", "--list"], "--cases names no case"),
+        (["--devices", ",", "--cases", "he_normal", "--list"], "--devices names no device"),
         (["--mutants", "--cases", "he_normal", "--out", str(tmp_path)], "does not apply"),
         (["--mutants", "--devices", "gpu", "--out", str(tmp_path)], "unknown device 'gpu'"),
         (["--devices", "cpu", "record", "--out", str(tmp_path / "x.npz")], "does not apply"),
@@ -233,7 +234,7 @@ def test_usage_errors_before_anything_runs(tmp_path, capsys):
     ]
     for argv, message in bad:
         assert main(argv) == 2, argv
-        assert message in capsys.readouterr().out, argv
+        assert message in capsys.readouterr().err, argv
     assert not a_file.is_dir()
 
 
@@ -351,9 +352,9 @@ def test_cli_help_list_and_bad_arguments(capsys, tmp_path):
     assert "orthogonal/dense/float32/cpu" in capsys.readouterr().out
     # --list checks the options it would run with.
     assert main(["--list", "--exact-only", "--reference", str(tmp_path / "x.npz")]) == 2
-    assert "do not give --reference too" in capsys.readouterr().out
+    assert "do not give --reference too" in capsys.readouterr().err
     assert main(["--list", "--cases", "orthogonal", "--dtypes", "bfloat16"]) == 2
-    assert "no bfloat16 orthogonal case" in capsys.readouterr().out
+    assert "no bfloat16 orthogonal case" in capsys.readouterr().err
     bad_arguments = [
         (["--n", "many"], "expected a count"),
         (["--n", "0"], "positive whole count"),
@@ -377,10 +378,10 @@ def test_an_unwritable_output_fails_before_the_run(capsys):
     # /proc is a folder nobody may create files in, whatever the user's rights.
     quick = ["--exact-only", "--cases", "he_normal/dense/float32", "--n", "1000", "--no-plots"]
     assert main([*quick, "--out", "/proc"]) == 2
-    assert "cannot write the report folder in '/proc'" in capsys.readouterr().out
+    assert "cannot write the report folder in '/proc'" in capsys.readouterr().err
     record = ["record", "--cases", "he_normal/dense/float32", "--out", "/proc/x.npz"]
     assert main(record) == 2
-    assert "cannot write the record file in '/proc'" in capsys.readouterr().out
+    assert "cannot write the record file in '/proc'" in capsys.readouterr().err
 
 
 def test_sensitivity_is_stated_for_the_values_drawn_not_the_n_asked(tmp_path):

@@ -206,6 +206,8 @@ def _cases(args: argparse.Namespace, devices: Sequence[str] | None) -> list[Any]
         raise UsageError("--cases names no case; give a glob such as 'he_normal' or '*/conv2d'")
     if not args.dtypes:
         raise UsageError("--dtypes names no dtype; give some of float32,float64,float16,bfloat16")
+    if devices is not None and not devices:
+        raise UsageError("--devices names no device; give cpu, cuda or both")
     try:
         return build_cases(patterns or None, args.dtypes, devices)
     except ValueError as error:
@@ -543,10 +545,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.mutants:
             return command_mutants(args, console)
         return command_run(args, console)
-    except UsageError as error:
+    except UsageError as error:  # on stderr, as argparse's own usage errors
+        from rich.console import Console
         from rich.markup import escape
 
-        console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
+        message = f"[bold red]error:[/] {escape(str(error))}"
+        Console(stderr=True, soft_wrap=True).print(message, highlight=False)  # one line, unwrapped
         return 2
 
 
