@@ -78,7 +78,9 @@ class CheckResult:
             f"({self.dtype}, {self.device}), n = {self.n:,}",
             f"  target: {self.target}",
             f"  KS distance {self.ks_statistic:.5f}, p = {self.p_value:.3g}",
-            f"  stddev {self.relative_std_error:+.3%} off the target's "
+            "  stddev: none (every value is NaN)"
+            if math.isnan(self.relative_std_error)
+            else f"  stddev {self.relative_std_error:+.3%} off the target's "
             + (
                 "(exact for orthogonal matrices: not tested)"
                 if self.orthogonality_error is not None
@@ -256,7 +258,7 @@ def check(
     diagonal = stats.diagonal_test(summary, target)
     # An orthogonal matrix's mean square is exactly gain²/d: no variance test there.
     tested = {"ks": ks.p_value}
-    if orthogonal is None:
+    if orthogonal is None and summary.n > summary.nan:  # all NaN: the support check says so
         tested["variance"] = var.p_value
     if diagonal is not None:
         tested["diagonal"] = diagonal.p_value

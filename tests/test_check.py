@@ -95,6 +95,9 @@ def test_unwritten_values_fail_the_support_check():
     result = check(new_tensor, "random_uniform", (64, 64), n=20_000)
     assert f"{result.n:,} values are NaN" in result.summary
     assert "independence" not in result.failed_checks and not result.notes  # NaN says it all
+    # No stddev to test: the variance test neither fails nor prints a NaN percentage.
+    assert "variance" not in result.failed_checks and "nan%" not in result.summary
+    assert "stddev: none (every value is NaN)" in result.summary
 
 
 def test_a_candidate_that_reseeds_fails_and_one_that_ignores_the_generator_is_noted():
