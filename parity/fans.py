@@ -55,6 +55,11 @@ def compute_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
+def rounded_to(value: float, dtype: torch.dtype) -> float:
+    """``value`` rounded to nearest in ``dtype`` (±inf past its range), as a Python float."""
+    return torch.tensor(value, dtype=torch.float64).to(dtype).item()
+
+
 def tensor_problem(tensor: torch.Tensor) -> str | None:
     """Why ``tensor`` cannot be initialized in place ("of dtype ...", "with layout ..."), or
     None: only dense tensors of a dtype in ``FLOAT_DTYPES`` can be."""

@@ -46,8 +46,8 @@ from parity.samplers import (
     STFTKernel,
     TruncatedNormal,
     Uniform,
+    filled_value,
     float32_rounded,
-    in_dtype,
 )
 
 Mode = Literal["fan_in", "fan_out", "fan_avg"]
@@ -178,10 +178,11 @@ def _overflow(target: Distribution, dtype: torch.dtype, seeded: bool) -> str | N
             return f"{target} cannot be computed in {dtype}: {problem}"
     if isinstance(target, (Constant, Identity)):  # one value, rounded to the dtype as Keras does
         value = target.value_in(dtype) if isinstance(target, Constant) else target.gain
-        if math.isinf(in_dtype(value, dtype)):
+        filled = filled_value(value, dtype)
+        if math.isinf(filled):
             return (
                 f"{target} is beyond the largest finite {dtype} value ({largest:g}): it rounds to "
-                f"{in_dtype(value, dtype)}"
+                f"{filled}"
             )
         return None
     low, high = target.support
@@ -198,7 +199,7 @@ def _overflow(target: Distribution, dtype: torch.dtype, seeded: bool) -> str | N
             f"{target} has a bound that overflows to infinity (support {low:g} to {high:g}), "
             f"past the largest finite {dtype} value ({largest:g})"
         )
-    if math.isinf(in_dtype(reach, dtype)):  # just past the largest value rounds down to it
+    if math.isinf(filled_value(reach, dtype)):  # just past the largest value rounds down to it
         return (
             f"{target} {reaches} {reach:g}, beyond the largest finite {dtype} value ({largest:g})"
         )

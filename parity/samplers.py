@@ -26,7 +26,7 @@ from typing import Literal
 
 import torch
 
-from parity.fans import FLOAT_DTYPES, compute_dtype
+from parity.fans import FLOAT_DTYPES, compute_dtype, rounded_to
 
 Shape = tuple[int, ...]
 SeedPair = tuple[int, int]
@@ -77,15 +77,14 @@ def float32_rounded(value: float) -> float:
     return struct.unpack("f", struct.pack("f", value))[0]
 
 
-def in_dtype(value: float, dtype: torch.dtype) -> float:
-    """``value`` for a ``dtype`` weight: itself within the dtype's range (``fill_`` rounds it),
-    else what it rounds to, through float32 for float16/bfloat16 as Keras's casts go: the
-    largest finite value just past it (65519 is float16's 65504, as in Keras, where torch's
-    ``fill_`` raises), ±inf beyond."""
+def filled_value(value: float, dtype: torch.dtype) -> float:
+    """What to ``fill_`` a ``dtype`` weight with for ``value``: itself within the dtype's range
+    (``fill_`` rounds it), else what it rounds to through float32 for float16/bfloat16, as
+    Keras's casts and the samplers go: the largest finite value just past it (65519 is
+    float16's 65504, as in Keras, where torch's ``fill_`` raises), ±inf beyond."""
     if abs(value) <= _LARGEST[dtype]:
         return value
-    wide = torch.tensor(value, dtype=torch.float64).to(compute_dtype(dtype))
-    return wide.to(dtype).item()
+    return rounded_to(rounded_to(value, compute_dtype(dtype)), dtype)
 
 
 _LARGEST = {dtype: torch.finfo(dtype).max for dtype in FLOAT_DTYPES}
@@ -791,7 +790,7 @@ class Constant:
         return self.value, self.value
 
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        return tensor.fill_(in_dtype(self.value_in(tensor.dtype), tensor.dtype))
+        return tensor.fill_(filled_value(self.value_in(tensor.dtype), tensor.dtype))
 
 
 @dataclass(frozen=True)
@@ -807,7 +806,7 @@ class Identity:
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         # Keras multiplies eye() by gain: a negative gain makes its zeros -0.0.
         tensor.fill_(math.copysign(0.0, self.gain))
-        tensor.diagonal().fill_(in_dtype(self.gain, tensor.dtype))
+        tensor.diagonal().fill_(filled_value(self.gain, tensor.dtype))
         return tensor
 
 

@@ -66,6 +66,7 @@ from parity.fans import (
     check_real,
     check_shape,
     compute_dtype,
+    rounded_to,
     write_problem,
 )
 
@@ -834,7 +835,7 @@ def _check_dtype(dtype: Any) -> torch.dtype:
 def _in_dtype(name: str, value: Any, dtype: torch.dtype) -> float:
     """The real number ``value`` rounded to ``dtype``, as TensorFlow converts a Python scalar
     to a tensor."""
-    return torch.tensor(check_real(name, value), dtype=torch.float64).to(dtype).item()
+    return rounded_to(check_real(name, value), dtype)
 
 
 def _uniform_affine(minval: Any, maxval: Any, dtype: torch.dtype) -> tuple[float, float]:

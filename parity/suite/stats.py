@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from parity.fans import rounded_to
 from parity.samplers import Normal, Orthogonal, TruncatedNormal, Uniform
 
 GRID_SIZE = 1 << 16
@@ -202,12 +203,6 @@ def orthogonality_tolerance(dim: int, dtype: torch.dtype) -> float:
     return 8.0 * math.sqrt(dim) * torch.finfo(dtype).eps
 
 
-def _round_to(value: float, dtype: torch.dtype) -> float:
-    if not math.isfinite(value):
-        return value
-    return torch.tensor(value, dtype=torch.float64).to(dtype).item()
-
-
 @functools.lru_cache(maxsize=4)
 def _pattern_values(dtype: torch.dtype) -> torch.Tensor:
     """The float64 value of every 16-bit ``dtype`` pattern, indexed by the pattern read as an
@@ -220,7 +215,7 @@ def representable(dtype: torch.dtype, low: float, high: float) -> np.ndarray:
     """Every finite ``dtype`` value in ``[round(low), round(high)]``, sorted, as float64."""
     values = _pattern_values(dtype).numpy()
     atoms = np.unique(values[np.isfinite(values)])  # also merges -0.0 and 0.0
-    return atoms[(atoms >= _round_to(low, dtype)) & (atoms <= _round_to(high, dtype))]
+    return atoms[(atoms >= rounded_to(low, dtype)) & (atoms <= rounded_to(high, dtype))]
 
 
 def make_target(
@@ -252,7 +247,7 @@ def make_target(
         # Keras and torch compute in the sample's dtype from bounds rounded to it, so a value
         # may equal the rounded bound just outside the float64 one (TensorFlow's float32
         # uniform returns minval itself when its random mantissa is 0).
-        low, high = min(low, _round_to(low, dtype)), max(high, _round_to(high, dtype))
+        low, high = min(low, rounded_to(low, dtype)), max(high, rounded_to(high, dtype))
     common = dict(label=label, standard=standard, loc=loc, scale=scale, dtype=dtype)
     if dtype not in _DISCRETE_DTYPES:
         grid = loc + scale * (grids or GridCache()).get(standard, grid_size)
