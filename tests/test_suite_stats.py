@@ -127,12 +127,17 @@ def _direct(target, values):
 
 def _with_edges(target, values, seed):
     """``values`` with the inputs binning can get wrong mixed in: every 37th grid point and
-    the floats just either side of it, the support's bounds, signed zeros, infinities, NaN."""
+    the floats just either side of it, in float64 and in the values' dtype, the support's
+    bounds, signed zeros, infinities, NaN."""
     grid = torch.from_numpy(target.grid)[::37]
     up, down = torch.tensor(math.inf, dtype=torch.float64), torch.tensor(-math.inf).double()
     specials = [target.low, target.high, -0.0, 0.0, math.inf, -math.inf, math.nan, 1e300]
     edges = torch.cat([grid, grid.nextafter(up), grid.nextafter(down), torch.tensor(specials)])
-    mixed = torch.cat([values, edges.to(values.dtype)])
+    nearest = grid.to(values.dtype)
+    mixed = torch.cat(
+        [values, edges.to(values.dtype), nearest.nextafter(up.to(values.dtype)),
+         nearest.nextafter(down.to(values.dtype))]
+    )  # fmt: skip
     return mixed[torch.randperm(mixed.numel(), generator=torch.Generator().manual_seed(seed))]
 
 
@@ -168,7 +173,21 @@ def test_a_grid_crowded_past_one_point_per_cell_is_still_exact(route, monkeypatc
     values = _with_edges(target, _draw(law, 100_000, seed=10), seed=10)
     reducer = stats.Reducer(target)
     reducer.add(values)
-    assert reducer._locator.steps > 1
+    assert reducer._locators[values.dtype].steps > 1
+    assert np.array_equal(reducer.summary().cum, _direct(target, values)["cum"])
+
+
+def test_float32_values_of_a_grid_past_float32s_range_are_located_in_float64():
+    # float32 values are located in float32 against the grid points rounded down; a grid
+    # reaching past float32's largest value has no float32 lower end, so those values are
+    # located in float64 instead, and still counted exactly.
+    law = parity.samplers.Normal(0.0, 1e38)
+    target = stats.make_target(law)
+    assert target.grid[0] < -torch.finfo(torch.float32).max
+    values = _with_edges(target, _draw(law, 100_000, seed=12), seed=12)
+    reducer = stats.Reducer(target)
+    reducer.add(values)
+    assert reducer._locators[torch.float32].dtype == torch.float64
     assert np.array_equal(reducer.summary().cum, _direct(target, values)["cum"])
 
 
