@@ -537,8 +537,8 @@ class Orthogonal:
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         if (
             tensor.device.type == "cpu"
-            and tensor.is_contiguous()
             and tensor.numel() >= _ORTHOGONAL_IN_PLACE_MIN
+            and self._matrix(tensor) is not None
         ):
             if tensor.dtype in _WIDE_DTYPES:
                 return self._fill_in_place_(tensor, generator)
@@ -627,10 +627,22 @@ class Orthogonal:
         stream.set_state(end)
         return tensor
 
+    def _matrix(self, tensor: torch.Tensor) -> torch.Tensor | None:
+        """The weight as a ``rows × cols`` view whose rows or columns are contiguous (a
+        contiguous weight, or the transpose of one, as Keras's view of a torch recurrent
+        kernel is), or None where its strides allow no such view: matrix products then
+        read and write it without copies."""
+        try:
+            matrix = tensor.view(self.rows, self.cols)
+        except RuntimeError:  # the axes Keras flattens into rows are not one strided axis
+            return None
+        return matrix if 1 in matrix.stride() else None
+
     def _tall_view(self, tensor: torch.Tensor) -> torch.Tensor:
-        """The contiguous weight as an ``m × n`` matrix with ``m >= n``: a tall weight as it
-        is, a wide one through its transpose, whose columns are its rows."""
-        matrix = tensor.view(self.rows, self.cols)
+        """The weight as an ``m × n`` matrix with ``m >= n`` (see :meth:`_matrix`): a tall
+        weight as it is, a wide one through its transpose, whose columns are its rows."""
+        matrix = self._matrix(tensor)
+        assert matrix is not None
         return matrix if self.rows >= self.cols else matrix.mT
 
     def draw(

