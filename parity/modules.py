@@ -52,7 +52,7 @@ from parity.initializers import (
     get,
     on_generator_device,
 )
-from parity.samplers import Distribution, rescale_
+from parity.samplers import Distribution, chunks, rescale_
 
 __all__ = [
     "HyperparameterChange",
@@ -134,10 +134,11 @@ class HyperparameterChange(NamedTuple):
 class _Slot:
     """One Keras weight of a layer, as a handler describes it.
 
-    ``view`` is the torch memory indexed in Keras's layout; when no view exists (GRU's gate
-    order) it is ``None`` and the values are drawn into a Keras-shaped scratch tensor that
-    ``store`` copies to torch.  A callable override fills the ``torch`` tensors instead,
-    in torch's layout, as ``torch.nn.init`` functions expect.
+    ``view`` is the torch memory indexed in Keras's layout, and ``reorder`` (GRU's gate
+    order) moves what was written through it into torch's order, in place.  When no view
+    exists (GRU's bias, two torch tensors) it is ``None`` and the values are drawn into a
+    Keras-shaped scratch tensor that ``store`` copies to torch.  A callable override fills
+    the ``torch`` tensors instead, in torch's layout, as ``torch.nn.init`` functions expect.
     """
 
     weight: str
@@ -148,6 +149,7 @@ class _Slot:
     torch: tuple[torch.Tensor, ...]
     view: torch.Tensor | None = None
     store: Callable[[torch.Tensor], None] | None = None
+    reorder: Callable[[], None] | None = None
     fans: tuple[int, int] | None = None  # explicit fans (EinsumDense since Keras 3.15)
     # Keras draws this weight with the same initializer call as ``prefix_of`` (a stateless
     # initializer called twice): its values are the first of that weight's, rescaled.
@@ -238,8 +240,25 @@ def _reorder_gates(keras: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([r, z, h], dim)
 
 
-def _gru_kernel_store(dst: torch.Tensor) -> Callable[[torch.Tensor], None]:
-    return lambda keras: dst.copy_(_reorder_gates(keras, 1).T)
+# Values swapped at a time when GRU weights are put into torch's gate order.
+_SWAP_CHUNK = 1 << 20
+
+
+def _gru_kernel(tensor: torch.Tensor, param: str, **kernel: Any) -> _Slot:
+    """A GRU kernel written through its Keras view (``weight.T``), then put into torch's gate
+    order by swapping its first two blocks of rows in place, a chunk at a time: no copy of
+    the weight, which an orthogonal recurrent kernel of a large GRU would double."""
+
+    def reorder() -> None:
+        z, r, _ = tensor.detach().chunk(3, 0)
+        for keras_z, keras_r in zip(chunks(z, _SWAP_CHUNK), chunks(r, _SWAP_CHUNK), strict=True):
+            held = keras_z.clone()
+            keras_z.copy_(keras_r)
+            keras_r.copy_(held)
+
+    slot = _kernel(tensor, tensor.T, param, **kernel)
+    slot.reorder = reorder
+    return slot
 
 
 def _gru_bias_store(b_ih: torch.Tensor, b_hh: torch.Tensor) -> Callable[[torch.Tensor], None]:
@@ -255,12 +274,11 @@ def _recurrent_slots(kind: str, m: nn.Module, suffix: str, unit_forget_bias: boo
     names = [f"{w}{suffix}" for w in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
     w_ih, w_hh, b_ih, b_hh = (getattr(m, name, None) for name in names)
     if kind == "GRU":
-        # Gate order differs, so no view: draw Keras's whole matrices, copy each gate block.
+        # Gate order differs: kernels are drawn in Keras's order, then reordered in place.
         slots = [
-            _Slot("kernel", "kernel_initializer", "glorot_uniform", tuple(w_ih.T.shape),
-                  (names[0],), (w_ih,), store=_gru_kernel_store(w_ih)),
-            _Slot("recurrent_kernel", "recurrent_initializer", "orthogonal", tuple(w_hh.T.shape),
-                  (names[1],), (w_hh,), store=_gru_kernel_store(w_hh)),
+            _gru_kernel(w_ih, names[0]),
+            _gru_kernel(w_hh, names[1], weight="recurrent_kernel", arg="recurrent_initializer",
+                        default="orthogonal"),
         ]  # fmt: skip
         if b_ih is not None:  # Keras GRU(reset_after=True): bias (2, 3u) = torch's two biases
             slots.append(
@@ -859,13 +877,14 @@ def _draw(step: _Step, generator: torch.Generator | None, weight_seed: int | Non
             target.draw(slot.keras_shape, pair, like.dtype, like.device, out=slot.view)
         else:
             slot.store(target.draw(slot.keras_shape, pair, like.dtype, like.device))
-        return
-    if slot.view is not None:
+    elif slot.view is not None:
         target.fill_(slot.view, generator)
     else:
         like = slot.torch[0]
         scratch = torch.empty(slot.keras_shape, dtype=like.dtype, device=like.device)
         slot.store(target.fill_(scratch, generator))
+    if slot.reorder is not None:
+        slot.reorder()
 
 
 def _draw_with_prefix(

@@ -195,6 +195,40 @@ def test_keras_init_seed_gives_a_keras_lstm_bias(name):
     assert (lstm.bias_hh_l0 == 0).all()
 
 
+@pytest.mark.parametrize("units", [8, 300])
+def test_keras_init_seed_gives_a_keras_grus_weights_in_torchs_gate_order(units, monkeypatch):
+    # Keras's GRU gates are (z, r, h), torch's (r, z, n): the kernels are drawn through
+    # their Keras views and their first two gate blocks swapped in place, a chunk at a time
+    # (made small here, so that blocks take several; 300 units reach the in-place QR).
+    monkeypatch.setattr(parity.modules, "_SWAP_CHUNK", 1000)
+    gru = torch.nn.GRU(4, units)
+    overrides = {torch.nn.GRU: {"bias_initializer": "RandomNormal"}}
+    weights = [p.weight for p in parity.keras_init_plan(gru, overrides=overrides)]
+    parity.keras_init_(gru, seed=20, overrides=overrides)
+    layer = keras.layers.GRU(
+        units,
+        kernel_initializer=keras.initializers.GlorotUniform(seed=20 + weights.index("kernel")),
+        recurrent_initializer=keras.initializers.Orthogonal(
+            seed=20 + weights.index("recurrent_kernel")
+        ),
+        bias_initializer=keras.initializers.RandomNormal(seed=20 + weights.index("bias")),
+    )
+    layer.build((None, 3, 4))
+
+    def torch_order(keras_weight):  # (…, 3u) in z, r, h → torch's (3u, …) in r, z, n
+        z, r, h = np.split(np.asarray(keras_weight), 3, axis=-1)
+        return np.concatenate([r, z, h], axis=-1).T
+
+    assert np.array_equal(gru.weight_ih_l0.detach().numpy(), torch_order(layer.cell.kernel))
+    bias = torch_order(layer.cell.bias)  # (3u, 2): input bias, recurrent bias
+    assert np.array_equal(gru.bias_ih_l0.detach().numpy(), bias[:, 0])
+    assert np.array_equal(gru.bias_hh_l0.detach().numpy(), bias[:, 1])
+    # Keras's Q comes from its own QR: equal to rounding (see docs/seed-exact.md).
+    recurrent = torch_order(layer.cell.recurrent_kernel)
+    np.testing.assert_allclose(gru.weight_hh_l0.detach().numpy(), recurrent, rtol=0, atol=1e-5)
+    assert not np.allclose(recurrent[:units], recurrent[units : 2 * units], atol=1e-3)
+
+
 @pytest.mark.parametrize("kwargs", [{}, {"seed": 50}, {"generator": torch.Generator()}])
 def test_keras_init_override_with_its_own_seed_draws_that_seed(kwargs):
     override = {"class_name": "HeNormal", "config": {"seed": 3}}
