@@ -628,13 +628,29 @@ class Orthogonal:
         return tensor
 
     def _matrix(self, tensor: torch.Tensor) -> torch.Tensor | None:
-        """The weight as a ``rows × cols`` view whose rows or columns are contiguous (a
-        contiguous weight, or the transpose of one, as Keras's view of a torch recurrent
-        kernel is), or None where its strides allow no such view: matrix products then
-        read and write it without copies."""
+        """The weight as a ``rows × cols`` view whose rows or columns are contiguous, or None
+        where its strides allow none: matrix products then read and write it without copies.
+
+        The axes flattened into rows are taken in memory order, and so are those flattened
+        into columns: a contiguous weight is read as it is, the transpose of one (Keras's
+        view of a torch recurrent kernel) as that transpose, and Keras's ``(kh, kw, in, out)``
+        view of a torch convolution as ``(in·kh·kw, out)``, its rows permuted.  That changes
+        no law: a Haar (semi-)orthogonal matrix with its rows or its columns permuted is
+        again one."""
+        split = next(
+            (k for k in range(tensor.dim() + 1) if math.prod(tensor.shape[:k]) == self.rows),
+            None,
+        )
+        if split is None:
+            return None
+
+        def in_memory_order(dims: range) -> list[int]:
+            return sorted(dims, key=tensor.stride, reverse=True)
+
+        order = in_memory_order(range(split)) + in_memory_order(range(split, tensor.dim()))
         try:
-            matrix = tensor.view(self.rows, self.cols)
-        except RuntimeError:  # the axes Keras flattens into rows are not one strided axis
+            matrix = tensor.permute(order).view(self.rows, self.cols)
+        except RuntimeError:  # the row axes (or the column axes) are not one strided axis
             return None
         return matrix if 1 in matrix.stride() else None
 

@@ -294,6 +294,22 @@ def test_orthogonal_of_a_transposed_weight_is_built_in_its_memory(shape, dtype):
     assert torch.equal(view, contiguous)
 
 
+def test_orthogonal_of_a_keras_view_of_a_convolution_is_built_in_its_memory():
+    # Keras's (kh, kw, in, out) view of a torch (out, in, kh, kw) weight cannot be flattened
+    # to Keras's (kh·kw·in, out) matrix without a copy; it is built as (in·kh·kw, out), the
+    # same rows in memory order, and that row permutation leaves the law Haar.
+    weight = torch.empty(256, 128, 3, 3)
+    parity.orthogonal_(
+        weight.permute(2, 3, 1, 0),
+        gain=1.3,
+        layout="keras",
+        generator=torch.Generator().manual_seed(4),
+    )
+    rows_in_memory_order = torch.empty(128 * 9, 256)
+    parity.orthogonal_(rows_in_memory_order, gain=1.3, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(weight.reshape(256, -1).T, rows_in_memory_order)
+
+
 ORTHOGONAL_SHAPES = [(50, 20), (20, 50), (30, 30), (16, 4, 3, 3), (300, 200), (40, 2, 3, 3)]
 
 
