@@ -13,8 +13,8 @@ depthwise ``Conv2d`` weight ``(in·dm, 1, kh, kw)`` is viewed as DepthwiseConv2D
 fans, the orthogonal matrix's rows and columns, and every override are exactly Keras's.  The
 one layer whose Keras fans do not follow from its kernel's shape, MultiHeadAttention since
 Keras 3.15, passes them explicitly.  GRU gates come in another order in torch (r, z, n) than in
-Keras (z, r, h): GRU weights are drawn whole in Keras's layout and each gate block is copied to
-its torch counterpart.
+Keras (z, r, h): GRU kernels are drawn through their Keras views and their first two gate
+blocks then swapped in place; GRU's bias, two torch tensors, is drawn whole and copied.
 
 Every call plans first (what each weight gets, checked) and writes after: bad input raises
 before a single value changes.

@@ -100,6 +100,28 @@ def test_bench_memory_and_suite_share() -> None:
     assert suite["sampling_share"] + suite["testing_share"] == pytest.approx(1.0)
 
 
+def test_bench_keras_init_on_recurrent_layers(tmp_path: Path) -> None:
+    argv = ["--sizes", "4K", "--repeats", "1", "--no-tf", "--memory", "--memory-numel", "64K"]
+    argv += ["--families", "uniform", "--memory-parity-only", "--keras-init", "GRU"]
+    argv += ["--markdown", str(tmp_path / "bench.md")]
+    report = bench.main(argv)
+    (timing,) = report["keras_init"]
+    assert (timing["layer"], timing["units"], timing["numel"]) == ("GRU", 37, 4096)
+    assert set(timing["ms"]) == {"parity.keras_init_", "torch.nn.init"}
+    assert all(positive_finite(v) for v in timing["ms"].values())
+    assert timing["ratio"] == pytest.approx(
+        timing["ms"]["parity.keras_init_"] / timing["ms"]["torch.nn.init"]
+    )
+    rows = report["memory"][1:]  # after glorot_uniform_'s row
+    assert [(r["layer"], r["method"]) for r in rows] == [("GRU", "generator"), ("GRU", "seed")]
+    for row in rows:  # the largest weight holds at least the values asked for, barely
+        units, gates = row["shape"][0], bench.RECURRENT_GATES[row["layer"]]
+        assert gates * units**2 >= 65536 > gates * (units - 1) ** 2
+        assert row["tensor_bytes"] == 4 * gates * units**2
+        assert row["peak_extra_bytes"] >= 0 and math.isfinite(row["ratio"])
+    assert "`keras_init_(GRU, seed=0)`" in (tmp_path / "bench.md").read_text()
+
+
 @pytest.mark.tf
 def test_bench_tensorflow_baselines() -> None:
     pytest.importorskip("tensorflow")

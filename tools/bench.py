@@ -436,6 +436,107 @@ def memory_case(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Recurrent layers whose kernels keras_init_ writes through Keras's (transposed) view: gate
+# blocks per weight, i.e. the largest weight holds gates · units² values.
+RECURRENT_GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
+
+
+def recurrent_units(layer: str, numel: int) -> int:
+    """The fewest units that give ``layer``'s largest weight at least ``numel`` values."""
+    return math.isqrt(-(-numel // RECURRENT_GATES[layer]) - 1) + 1
+
+
+def torch_init_like_keras(module: torch.nn.Module, generator: torch.Generator) -> None:
+    """What a port written with torch.nn.init does for Keras's recurrent defaults: Glorot
+    uniform input kernels, orthogonal recurrent kernels (the whole gate-stacked matrix, as
+    Keras), zero biases, and LSTM's forget-gate bias of 1 (gate order and the split of
+    Keras's bias over torch's two are ignored: they cost nothing)."""
+    with torch.no_grad():
+        for name, parameter in module.named_parameters():
+            if name.startswith("weight_ih"):
+                torch.nn.init.xavier_uniform_(parameter, generator=generator)
+            elif name.startswith("weight_hh"):
+                torch.nn.init.orthogonal_(parameter, generator=generator)
+            else:
+                torch.nn.init.zeros_(parameter)
+                if isinstance(module, torch.nn.LSTM) and name.startswith("bias_ih"):
+                    units = parameter.numel() // 4
+                    parameter[units : 2 * units] = 1.0
+
+
+def keras_init_timing(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """keras_init_ on each recurrent layer whose largest weight holds each --sizes number
+    of values, against :func:`torch_init_like_keras` on the same module, round-robin."""
+    from parity import keras_init_
+
+    results = []
+    for device, layer, numel in itertools.product(args.devices, args.keras_init, args.sizes):
+        units = recurrent_units(layer, numel)
+        module = getattr(torch.nn, layer)(units, units, device=device)
+        generator = torch.Generator(device=device).manual_seed(0)
+        calls = {  # called before the loop moves on: the loop's variables are current
+            "parity.keras_init_": lambda: keras_init_(module, generator=generator),  # noqa: B023
+            "torch.nn.init": lambda: torch_init_like_keras(module, generator),  # noqa: B023
+        }
+        best, failed = best_times(calls, args.repeats, args.budget, device)
+        if failed:
+            raise RuntimeError(f"keras_init_ timing of {layer} failed: {failed}")
+        ms = {label: seconds * 1e3 for label, seconds in best.items()}
+        result = {"layer": layer, "units": units, "numel": numel, "device": device, "ms": ms,
+                  "ratio": ms["parity.keras_init_"] / ms["torch.nn.init"]}  # fmt: skip
+        print(
+            f"keras_init_({layer}({units}, {units})) {device}: {ms['parity.keras_init_']:.1f} ms"
+            f", torch.nn.init {ms['torch.nn.init']:.1f} ms, ratio {result['ratio']:.2f}",
+            flush=True,
+        )
+        results.append(result)
+    return results
+
+
+def keras_init_memory_case(spec: dict[str, Any]) -> dict[str, Any]:
+    """keras_init_ on one recurrent layer (``spec["layer"]``, ``spec["shape"] = [units]``),
+    from a generator or with a seed (``spec["method"]``): its peak extra memory against the
+    largest weight's bytes, in a fresh process like :func:`memory_case`."""
+    from parity import keras_init_
+
+    layer, units, device = getattr(torch.nn, spec["layer"]), spec["shape"][0], spec["device"]
+    dtype = DTYPES[spec["dtype"]]
+
+    def initialize(module: torch.nn.Module) -> None:
+        if spec["method"] == "seed":
+            keras_init_(module, seed=0)
+        else:
+            keras_init_(module, generator=torch.Generator(device=device).manual_seed(0))
+
+    # Warm-up on a layer whose recurrent kernel takes the routes the measured one takes.
+    initialize(layer(600, 600, device=device, dtype=dtype))
+    module = layer(units, units, device=device, dtype=dtype)
+    with torch.no_grad():
+        for parameter in module.parameters():
+            parameter.zero_()  # the pages are resident before the call
+    largest = max(p.numel() * p.element_size() for p in module.parameters())
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        before = torch.cuda.memory_allocated(device)
+        initialize(module)
+        torch.cuda.synchronize(device)
+        extra = torch.cuda.max_memory_allocated(device) - before
+        how = "torch.cuda.max_memory_allocated"
+    else:
+        before = _current_rss()
+        initialize(module)
+        extra = max(0, _peak_rss() - before)
+        how = "peak RSS (VmHWM, or getrusage ru_maxrss) minus RSS before the call"
+    return {
+        **spec,
+        "tensor_bytes": largest,
+        "peak_extra_bytes": extra,
+        "ratio": extra / largest,
+        "measured_by": how,
+    }
+
+
 def _peak_rss() -> int:
     # Linux: the process's own high-water mark. getrusage's ru_maxrss would do, except that
     # a child starts from its parent's (it survives exec): a large parent inflates it.
@@ -486,6 +587,14 @@ def run_memory(args: argparse.Namespace) -> list[dict[str, Any]]:
                     result["met"] = result["ratio"] <= MEMORY_TARGET
                     results.append(result)
                     print(_memory_line(result), flush=True)
+            for layer, method in itertools.product(args.keras_init, ("generator", "seed")):
+                units = recurrent_units(layer, numel)
+                spec = {"family": "keras_init", "method": method, "layer": layer,
+                        "shape": [units], "dtype": dtype, "device": device}  # fmt: skip
+                result = _memory_subprocess(spec, args.threads)
+                result["met"] = result["ratio"] <= MEMORY_TARGET
+                results.append(result)
+                print(_memory_line(result), flush=True)
     return results
 
 
@@ -499,10 +608,18 @@ def _memory_subprocess(spec: dict[str, Any], threads: int | None) -> dict[str, A
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _memory_line(result: dict[str, Any]) -> str:
+def _memory_label(result: dict[str, Any]) -> tuple[str, str]:
+    """What a memory row measured, and the shape it names."""
+    if result["family"] == "keras_init":
+        how = "seed=0" if result["method"] == "seed" else "generator"
+        return f"keras_init_({result['layer']}, {how})", f"{result['shape'][0]} units"
     name = FAMILIES[result["family"]].initializer
     method = f"parity.{name}" if result["method"] == "parity" else result["method"]
-    shape = "x".join(map(str, result["shape"]))
+    return method, "x".join(map(str, result["shape"]))
+
+
+def _memory_line(result: dict[str, Any]) -> str:
+    method, shape = _memory_label(result)
     verdict = "met" if result["ratio"] <= MEMORY_TARGET else "NOT met"
     return (
         f"memory {method:32s} {shape:>12s} {result['dtype']:9s} {result['device']:5s} "
@@ -684,6 +801,18 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {case['dtype']} | {case['device']} | {case['ms'][mine]:.1f} "
                 f"| {case['values_per_s'][mine] / 1e6:.0f} | {others} | {verdict} |"
             )
+    if report["keras_init"]:
+        lines += [
+            "",
+            "| keras_init_ on | largest weight | device | parity ms | torch.nn.init ms | ratio |",
+            "|---|---|---|---|---|---|",
+        ]
+        for row in report["keras_init"]:
+            lines.append(
+                f"| `{row['layer']}({row['units']}, {row['units']})` | {row['numel']:,} values "
+                f"| {row['device']} | {row['ms']['parity.keras_init_']:.1f} "
+                f"| {row['ms']['torch.nn.init']:.1f} | {row['ratio']:.2f}× |"
+            )
     if report["memory"]:
         lines += [
             "",
@@ -691,10 +820,9 @@ def markdown(report: dict[str, Any]) -> str:
             "|---|---|---|---|---|---|---|---|",
         ]
         for row in report["memory"]:
-            name = FAMILIES[row["family"]].initializer
-            method = f"parity.{name}" if row["method"] == "parity" else row["method"]
+            method, shape = _memory_label(row)
             lines.append(
-                f"| `{method}` | {'×'.join(map(str, row['shape']))} | {row['dtype']} "
+                f"| `{method}` | {shape.replace('x', '×')} | {row['dtype']} "
                 f"| {row['device']} | {row['tensor_bytes'] / GIB:.2f} GiB "
                 f"| {row['peak_extra_bytes'] / 2**20:.1f} MiB | {row['ratio']:.1%} "
                 f"| {'met' if row['met'] else '**not met**'} |"
@@ -832,6 +960,15 @@ def parser() -> argparse.ArgumentParser:
         help="values per tensor for --memory (default: 1 GiB's worth)",
     )
     cli.add_argument(
+        "--keras-init",
+        type=_list(str, RECURRENT_GATES),
+        default=[],
+        help=f"also time keras_init_ on these recurrent layers (among "
+        f"{', '.join(RECURRENT_GATES)}), their largest weight of each --sizes, against "
+        "torch.nn.init's Keras-like init; with --memory, measure its memory on a largest "
+        "weight of a --memory tensor, from a generator and with a seed",
+    )
+    cli.add_argument(
         "--memory-parity-only",
         action="store_true",
         help="--memory measures parity only, not the torch baselines",
@@ -879,13 +1016,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.memory_child:
-        print(json.dumps(memory_case(json.loads(args.memory_child))))
+        spec = json.loads(args.memory_child)
+        case = keras_init_memory_case if spec["family"] == "keras_init" else memory_case
+        print(json.dumps(case(spec)))
         return {}
     if args.families is None:
         args.families = [*DEFAULT_FAMILIES, *(["orthogonal"] if args.orthogonal else [])]
     if "orthogonal" in args.families and not args.orthogonal:
         args.orthogonal = [(4096, 4096)]
-    report: dict[str, Any] = {"meta": metadata(args), "cases": [], "memory": None, "suite": None}
+    report: dict[str, Any] = {
+        "meta": metadata(args), "cases": [], "keras_init": [], "memory": None, "suite": None
+    }  # fmt: skip
     for case in cases(args) if args.timing else []:
         result = run_case(case, args)
         report["cases"].append(result)
@@ -893,6 +1034,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         sys.stdout.flush()
     if report["cases"]:
         print_summary(report["cases"])
+    if args.timing and args.keras_init:
+        print()
+        report["keras_init"] = keras_init_timing(args)
     if args.memory:
         print()
         report["memory"] = run_memory(args)
