@@ -413,25 +413,31 @@ def memory_case(spec: dict[str, Any]) -> dict[str, Any]:
         small = _orthogonal_warm_up(shape)
     fill(torch.empty(small, dtype=dtype, device=device), gen)
     tensor = torch.zeros(shape, dtype=dtype, device=device)  # zeros: the pages are resident
-    tensor_bytes = tensor.numel() * tensor.element_size()
+    return _peak_extra(spec, lambda: fill(tensor, gen), tensor.numel() * tensor.element_size())
+
+
+def _peak_extra(spec: dict[str, Any], call: Callable[[], Any], size: int) -> dict[str, Any]:
+    """``spec``'s memory result: the peak memory ``call`` takes beyond what is allocated
+    before it, and its share of ``size`` bytes (the tensor the target is about)."""
+    device = spec["device"]
     if device.startswith("cuda"):
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         before = torch.cuda.memory_allocated(device)
-        fill(tensor, gen)
+        call()
         torch.cuda.synchronize(device)
         extra = torch.cuda.max_memory_allocated(device) - before
         how = "torch.cuda.max_memory_allocated"
     else:
         before = _current_rss()
-        fill(tensor, gen)
+        call()
         extra = max(0, _peak_rss() - before)
         how = "peak RSS (VmHWM, or getrusage ru_maxrss) minus RSS before the call"
     return {
         **spec,
-        "tensor_bytes": tensor_bytes,
+        "tensor_bytes": size,
         "peak_extra_bytes": extra,
-        "ratio": extra / tensor_bytes,
+        "ratio": extra / size,
         "measured_by": how,
     }
 
@@ -515,26 +521,7 @@ def keras_init_memory_case(spec: dict[str, Any]) -> dict[str, Any]:
         for parameter in module.parameters():
             parameter.zero_()  # the pages are resident before the call
     largest = max(p.numel() * p.element_size() for p in module.parameters())
-    if device.startswith("cuda"):
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        before = torch.cuda.memory_allocated(device)
-        initialize(module)
-        torch.cuda.synchronize(device)
-        extra = torch.cuda.max_memory_allocated(device) - before
-        how = "torch.cuda.max_memory_allocated"
-    else:
-        before = _current_rss()
-        initialize(module)
-        extra = max(0, _peak_rss() - before)
-        how = "peak RSS (VmHWM, or getrusage ru_maxrss) minus RSS before the call"
-    return {
-        **spec,
-        "tensor_bytes": largest,
-        "peak_extra_bytes": extra,
-        "ratio": extra / largest,
-        "measured_by": how,
-    }
+    return _peak_extra(spec, lambda: initialize(module), largest)
 
 
 def _peak_rss() -> int:
