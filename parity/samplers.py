@@ -512,10 +512,11 @@ class Orthogonal:
     of Q multiplied by the sign of R's diagonal, transposed when ``rows < cols``.  Weights of at
     least 128K values on the CPU that :meth:`_matrix` can view as a matrix (contiguous ones,
     transposed or permuted ones) get the same law built in their own memory from random
-    Householder reflectors (``_fill_in_place_``), without the Gaussian matrix or its QR.  With a seed (``draw``), Keras's Gaussian matrix is drawn into the
-    weight and its QR and Q computed there (``_householder_qr_``, ``_form_q_``); a float16 or
-    bfloat16 weight, which cannot hold it, gets Q from ``AᵀA`` where the matrix is thin
-    (``_draw_thin_``), else from a float32 copy.
+    Householder reflectors (``_fill_in_place_``), without the Gaussian matrix or its QR.
+    With a seed (``draw``), Keras's Gaussian matrix is drawn into the weight and its QR and Q
+    computed there (``_householder_qr_``, ``_form_q_``); a float16 or bfloat16 weight, which
+    cannot hold it, gets Q from ``AᵀA`` where the matrix is thin (``_draw_thin_``), else from
+    a float32 copy.
     """
 
     rows: int
