@@ -191,6 +191,16 @@ def test_float32_values_of_a_grid_past_float32s_range_are_located_in_float64():
     assert np.array_equal(reducer.summary().cum, _direct(target, values)["cum"])
 
 
+def test_integer_values_are_counted_as_their_float64_values():
+    # Values are located in their own dtype only for float32 and float64; any other (an
+    # integer tensor handed to check(), say) is widened to float64 first.
+    target = stats.make_target(parity.samplers.Uniform(-3.0, 3.0))
+    values = torch.tensor([-2, 0, 1, 2, 5])
+    summary = _summary(target, values)
+    assert np.array_equal(summary.cum, _direct(target, values.double())["cum"])
+    assert summary.outside == 1 and (summary.minimum, summary.maximum) == (-2.0, 5.0)
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
 def test_widened_half_values_are_counted_as_half_values(dtype):
     # A reference's bfloat16 values arrive as float32 (numpy has none).  Located on the grid of

@@ -449,6 +449,8 @@ class Reducer:
         if x.dtype in _DISCRETE_DTYPES:
             self._add_patterns(x)
             return
+        if x.dtype not in (torch.float32, torch.float64):  # integers, say: counted as float64
+            x = x.to(torch.float64)
         if x.dtype not in self._locators:
             self._locators[x.dtype] = _GridLocator(self.grid, x.dtype)
         locator = self._locators[x.dtype]
