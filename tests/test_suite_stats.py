@@ -192,8 +192,8 @@ def test_float32_values_of_a_grid_past_float32s_range_are_located_in_float64():
 
 
 def test_integer_values_are_counted_as_their_float64_values():
-    # Values are located in their own dtype only for float32 and float64; any other (an
-    # integer tensor handed to check(), say) is widened to float64 first.
+    # Values are located in their own dtype only for float32 and float64; any other dtype
+    # (an integer tensor given to Reducer.add, say) is widened to float64 first.
     target = stats.make_target(parity.samplers.Uniform(-3.0, 3.0))
     values = torch.tensor([-2, 0, 1, 2, 5])
     summary = _summary(target, values)
