@@ -29,6 +29,10 @@ torch.cuda.max_memory_allocated minus the memory allocated before the call).  --
 runs parity-suite cases (parity.suite.runner.run_case, torch side) at n = 10^7 draws each and
 reports the split the runner measures: the loop of initializer calls (sampling) vs everything
 else (testing); without the suite installed it times a generic sort-and-KS check instead.
+--keras-init RNN,GRU,LSTM times keras_init_ on those layers (float32, the largest weight of
+each --sizes) against the same Keras-like init written with torch.nn.init, and with --memory
+measures keras_init_'s peak extra memory on layers whose largest weight is a --memory tensor,
+from a generator and with a seed.
 
 On CUDA each timing also gets the share of the GPU's peak memory bandwidth it reaches: the
 tensor's bytes (each value written once, the least any in-place sampler moves) per second over
@@ -471,8 +475,8 @@ def torch_init_like_keras(module: torch.nn.Module, generator: torch.Generator) -
 
 
 def keras_init_timing(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """keras_init_ on each recurrent layer whose largest weight holds each --sizes number
-    of values, against :func:`torch_init_like_keras` on the same module, round-robin."""
+    """keras_init_ on each recurrent layer (float32) whose largest weight holds each --sizes
+    number of values, against :func:`torch_init_like_keras` on the same module, round-robin."""
     from parity import keras_init_
 
     results = []
@@ -951,7 +955,7 @@ def parser() -> argparse.ArgumentParser:
         type=_list(str, RECURRENT_GATES),
         default=[],
         help=f"also time keras_init_ on these recurrent layers (among "
-        f"{', '.join(RECURRENT_GATES)}), their largest weight of each --sizes, against "
+        f"{', '.join(RECURRENT_GATES)}; float32), their largest weight of each --sizes, against "
         "torch.nn.init's Keras-like init; with --memory, measure its memory on a largest "
         "weight of a --memory tensor, from a generator and with a seed",
     )
