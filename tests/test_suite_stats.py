@@ -191,6 +191,25 @@ def test_float32_values_of_a_grid_past_float32s_range_are_located_in_float64():
     assert np.array_equal(reducer.summary().cum, _direct(target, values)["cum"])
 
 
+@pytest.mark.parametrize(
+    ("law", "dtype", "grid_size"),
+    [(parity.samplers.TruncatedNormal(0.0, 1e-40), torch.bfloat16, stats.GRID_SIZE),
+     (parity.samplers.Normal(0.0, 1e-36), torch.float32, 8)],
+    ids=["subnormal-atoms", "narrow-grid"],
+)  # fmt: skip
+def test_a_grid_too_narrow_for_float32_cells_is_still_exact(law, dtype, grid_size):
+    # The cells' scale, L / width, is past float32's largest value for these grids (five
+    # bfloat16 subnormals; eight quantiles of N(0, 1e-36)); located with it, a value on the
+    # first grid point got a NaN cell (an IndexError, or a wrong count).  They bisect.
+    target = stats.make_target(law, dtype, grid_size=grid_size)
+    grid = torch.from_numpy(target.grid).float()
+    values = torch.cat([grid, 2 * grid, torch.tensor([1e-45, 0.0, -1e-45])])
+    reducer = stats.Reducer(target)
+    reducer.add(values)
+    assert values.dtype == torch.float32 and stats._narrowed(values, dtype) is values
+    assert np.array_equal(reducer.summary().cum, _direct(target, values)["cum"])
+
+
 def test_integer_values_are_counted_as_their_float64_values():
     # Values are located in their own dtype only for float32 and float64; any other dtype
     # (an integer tensor given to Reducer.add, say) is widened to float64 first.

@@ -378,6 +378,11 @@ class _GridLocator:
         width = float(grid[-1]) - self.low
         self.points = torch.cat([grid, grid.new_tensor([math.inf])])  # a cell's past-the-end
         self.cells = _MIN_CELLS
+        if width > 0 and not math.isfinite(float(grid.new_tensor(_MAX_CELLS / width))):
+            # A grid so narrow (a few subnormal atoms, say) that the cells' scale is past the
+            # dtype's range, where 0 · inf would make a NaN cell: bisect instead.
+            self.steps = _MAX_STEPS + 1
+            return
         while True:
             self.scale = self.cells / width if width > 0 else 1.0
             # first[c]: grid points in the cells before c (int32 halves the table's cache use)
