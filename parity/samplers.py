@@ -536,22 +536,21 @@ class Orthogonal:
         return -abs(self.gain), abs(self.gain)
 
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        if (
-            tensor.device.type == "cpu"
-            and tensor.numel() >= _ORTHOGONAL_IN_PLACE_MIN
-            and self._matrix(tensor) is not None
-        ):
+        in_place = tensor.device.type == "cpu" and tensor.numel() >= _ORTHOGONAL_IN_PLACE_MIN
+        matrix = self._matrix(tensor) if in_place else None
+        if matrix is not None:
             if tensor.dtype in _WIDE_DTYPES:
-                return self._fill_in_place_(tensor, generator)
-            return self._fill_reduced_(tensor, generator)
+                self._fill_in_place_(self._tall_matrix(matrix), generator)
+            else:
+                self._fill_reduced_(tensor, self._tall_matrix(matrix), generator)
+            return tensor
         gaussian = torch.empty(self._tall, dtype=compute_dtype(tensor.dtype), device=tensor.device)
         gaussian.normal_(generator=generator)
         return tensor.copy_(self._orthogonalize(gaussian).reshape(tensor.shape))
 
-    def _fill_in_place_(
-        self, tensor: torch.Tensor, generator: torch.Generator | None
-    ) -> torch.Tensor:
-        """The same law built in the weight's own memory, without a Gaussian matrix.
+    def _fill_in_place_(self, q: torch.Tensor, generator: torch.Generator | None) -> None:
+        """The same law built in ``q``, the weight's tall ``m × n`` matrix (:meth:`_tall_matrix`),
+        without a Gaussian matrix.
 
         Householder QR of a Gaussian ``m × n`` matrix (``m >= n``) makes reflector ``k`` from
         column ``k`` of what the earlier reflectors left, and that column is again a standard
@@ -563,14 +562,11 @@ class Orthogonal:
         ``[D; 0]`` in the weight's memory, the last reflectors first, a block of them at a
         time as ``I - U T Uᵀ`` (matrix products); only one block of reflectors is extra.
         ``gain`` multiplies the finished Q: the products on the way can exceed Q's entries,
-        and would overflow for a gain near the dtype's largest value.
-        A tall weight takes this as it is; a wide one through its transpose, whose columns
-        are its rows."""
-        q = self._tall_view(tensor)
+        and would overflow for a gain near the dtype's largest value."""
         m, n = q.shape
         block = _reflector_block(m, n)
         q.zero_()
-        buffer = torch.empty(m * block, dtype=tensor.dtype, device=tensor.device)  # one block
+        buffer = torch.empty(m * block, dtype=q.dtype, device=q.device)  # one block
         for start in reversed(range(0, n, block)):
             reflectors, r_diagonal = _random_reflectors(buffer, m, start, block, n, generator)
             q[start:, start:].diagonal()[: r_diagonal.numel()].copy_(_signs(r_diagonal))
@@ -581,12 +577,12 @@ class Orthogonal:
             trailing.addmm_(reflectors, t @ (reflectors.mT @ trailing), alpha=-1.0)
         if self.gain != 1.0:
             q.mul_(self.gain)
-        return tensor
 
     def _fill_reduced_(
-        self, tensor: torch.Tensor, generator: torch.Generator | None
-    ) -> torch.Tensor:
-        """``_fill_in_place_``'s law for a float16/bfloat16 weight: Q built in float32 and
+        self, tensor: torch.Tensor, q: torch.Tensor, generator: torch.Generator | None
+    ) -> None:
+        """``_fill_in_place_``'s law for a float16/bfloat16 weight (``q``: its tall matrix): Q
+        built in float32 and
         rounded to nearest, a slab of columns at a time (each at most 4% of the weight's
         bytes, or 4 MiB), so that no float32 copy of the whole weight is needed.
 
@@ -594,14 +590,15 @@ class Orthogonal:
         it (the later ones leave rows above them alone), and those are drawn again for each
         slab from the generator states recorded in a first pass.  The generator ends where
         one pass leaves it, as in ``_fill_in_place_``."""
-        q = self._tall_view(tensor)
         m, n = q.shape
-        byte_budget = max(_REDUCED_SLAB_BYTES, tensor.numel() * tensor.element_size() // 25)
+        byte_budget = max(_REDUCED_SLAB_BYTES, q.numel() * q.element_size() // 25)
         width = max(1, min(n, byte_budget // (4 * m)))
         block = min(n, _ORTHOGONAL_BLOCK, width)
-        if width == n:  # one slab: the whole float32 Q at once
+        if width == n:  # one slab: the whole float32 Q at once, in the weight's own axis order
             values = torch.empty(tensor.shape, dtype=torch.float32)
-            return tensor.copy_(self._fill_in_place_(values, generator))
+            self._fill_in_place_(self._tall_matrix(values.view(self.rows, self.cols)), generator)
+            tensor.copy_(values)
+            return
         stream = generator if generator is not None else torch.default_generator
         buffer = torch.empty(m * block, dtype=torch.float32)
         starts = list(reversed(range(0, n, block)))
@@ -626,7 +623,6 @@ class Orthogonal:
                     part.addmm_(reflectors, factors[start] @ (reflectors.mT @ part), alpha=-1.0)
             q[:, first:last].copy_(slab.mul_(self.gain) if self.gain != 1.0 else slab)
         stream.set_state(end)
-        return tensor
 
     def _matrix(self, tensor: torch.Tensor) -> torch.Tensor | None:
         """The weight as a ``rows × cols`` view whose rows or columns are contiguous, or None
@@ -655,11 +651,9 @@ class Orthogonal:
             return None
         return matrix if 1 in matrix.stride() else None
 
-    def _tall_view(self, tensor: torch.Tensor) -> torch.Tensor:
-        """The weight as an ``m × n`` matrix with ``m >= n`` (see :meth:`_matrix`): a tall
-        weight as it is, a wide one through its transpose, whose columns are its rows."""
-        matrix = self._matrix(tensor)
-        assert matrix is not None
+    def _tall_matrix(self, matrix: torch.Tensor) -> torch.Tensor:
+        """The ``rows × cols`` matrix as an ``m × n`` one with ``m >= n``: a tall weight's as
+        it is, a wide one's through its transpose, whose columns are its rows."""
         return matrix if self.rows >= self.cols else matrix.mT
 
     def draw(
