@@ -9,9 +9,12 @@ module decides *how* it is drawn.
 
 The truncated normal is drawn by inverting the normal CDF over the truncation interval
 (``sqrt(2) * erfinv(U(erf(-sqrt(2)), erf(sqrt(2))))``): one uniform per value, entirely in place,
-no rejection rounds and no full-size temporaries.  float16 and bfloat16 are drawn in float32,
-a bounded chunk at a time, and rounded to nearest: the exact distribution, rounded.  On a CPU
-with several threads, drawing the uniforms (serial in torch) overlaps with the steps after it.
+no rejection rounds and no full-size temporaries.  On the CPU a uniform is made from the
+generator's raw bits (one 32-bit Mersenne Twister output per float32 value, as torch's
+``uniform_`` takes) with vectorized integer and float passes, which is faster than ``uniform_``
+itself.  float16 and bfloat16 are drawn in float32, a bounded chunk at a time, and rounded to
+nearest: the exact distribution, rounded.  On a CPU with several threads, drawing the bits
+(serial in torch) overlaps with the steps after it.
 """
 
 from __future__ import annotations
@@ -126,49 +129,53 @@ def _fill_(tensor: torch.Tensor, draw_: Step, finish_: Step | None = None) -> to
     """Fill ``tensor`` in place with ``draw_`` (the step that consumes the generator) followed
     by ``finish_`` (a deterministic elementwise transform), both run on float32/float64 values.
 
-    float16 and bfloat16 are computed in float32 and rounded to nearest: torch's own
-    reduced-precision ``uniform_`` rounds down (its bfloat16 mean is biased by about half a
-    unit in the last place).  On a CPU with several threads the two steps are overlapped: the
-    Mersenne Twister behind ``uniform_``/``normal_`` is serial, so this thread draws chunk
-    i + 1 while a worker finishes chunk i.  Chunked draws consume the generator exactly as one
-    whole-tensor draw does, so the values do not depend on the thread count."""
+    A draw with nothing after it (``normal_``), and every float32/float64 draw off the CPU,
+    covers the whole tensor in one call.  Otherwise the CPU works a chunk at a time (a
+    contiguous float32/float64 tensor of one chunk is simply drawn and finished): in the
+    tensor's own memory, in memory order, where it is float32/float64 without gaps; else in a
+    buffer of its compute dtype that is then copied in.  float16 and bfloat16 are so computed in
+    float32 and rounded to nearest: torch's own reduced-precision ``uniform_`` rounds down (its
+    bfloat16 mean is biased by about half a unit in the last place).  With several threads the
+    two steps overlap: the generator is serial, so this thread draws chunk i + 1 while a worker
+    finishes chunk i.  The chunks are the same either way, so the values do not depend on the
+    thread count; in memory order they consume the generator as one whole-tensor draw does."""
     wide = tensor.dtype in _WIDE_DTYPES
-    dense = _in_memory_order(tensor)
-    overlap = (
-        (finish_ is not None or not wide)
-        and dense is not None  # chunks in memory order draw what one whole-tensor draw does
-        and tensor.device.type == "cpu"
-        and tensor.numel() > _CHUNK
-        and torch.get_num_threads() > 1
-    )
-    if wide and not overlap:
+    whole = finish_ is None or tensor.device.type != "cpu"
+    if wide and (whole or (tensor.is_contiguous() and tensor.numel() <= _CHUNK)):
         draw_(tensor)
         if finish_ is not None:
             finish_(tensor)
         return tensor
+    dense = _in_memory_order(tensor)
+    in_place = wide and dense is not None
     parts = list(chunks(tensor if dense is None else dense.view(-1), _CHUNK))
     if dense is not None and len(parts) > 1 and parts[-1].numel() < _NORMAL_BLOCK:
         # torch's normal_ draws fewer than 16 values by another path than the one that ends a
         # whole-tensor draw: the last full chunk takes such a tail along.
         flat = dense.view(-1)
         parts[-2:] = [flat[flat.numel() - parts[-2].numel() - parts[-1].numel() :]]
+    overlap = len(parts) > 1 and tensor.device.type == "cpu" and torch.get_num_threads() > 1
     size = max(part.numel() for part in parts)
-    count = 0 if wide else 1 + overlap  # float32 buffers: one, or one per pipeline stage
-    buffers = [torch.empty(size, dtype=torch.float32, device=tensor.device) for _ in range(count)]
+    count = 0 if in_place else 1 + overlap  # buffers: one, or one per pipeline stage
+    work_dtype = compute_dtype(tensor.dtype)
+    buffers = [torch.empty(size, dtype=work_dtype, device=tensor.device) for _ in range(count)]
+
+    def finish_part_(part: torch.Tensor, work: torch.Tensor) -> None:
+        if finish_ is not None:
+            finish_(work)
+        if work is not part:
+            part.copy_(work)
 
     inference = torch.is_inference_mode_enabled()
 
-    def finish_part_(part: torch.Tensor, work: torch.Tensor) -> None:
+    def finish_part_on_worker_(part: torch.Tensor, work: torch.Tensor) -> None:
         # Grad and inference mode are per thread: the worker takes the caller's (initializers
         # run under no_grad, and a tensor made in inference mode is written in it).
         with torch.inference_mode(inference), torch.no_grad():
-            if finish_ is not None:
-                finish_(work)
-            if work is not part:
-                part.copy_(work)
+            finish_part_(part, work)
 
     def work_for(index: int, part: torch.Tensor) -> torch.Tensor:
-        if wide:
+        if in_place:
             return part
         return buffers[index % len(buffers)][: part.numel()].view(part.shape)
 
@@ -187,10 +194,80 @@ def _fill_(tensor: torch.Tensor, draw_: Step, finish_: Step | None = None) -> to
             draw_(work)
             if pending is not None:
                 pending.result()
-            pending = worker.submit(finish_part_, part, work)
+            pending = worker.submit(finish_part_on_worker_, part, work)
         if pending is not None:
             pending.result()
     return tensor
+
+
+# torch's CPU uniform_ spends about 3 ns per value, most of it around the one Mersenne Twister
+# output it turns into each float32; random_ on int64 takes two outputs per element in under
+# 1.8 ns (measured on 1M values).  So on the CPU the uniforms of a large tensor are made from
+# raw bits drawn as int64 into the values' own memory and turned into floats by vectorized
+# passes: as many generator outputs per value as uniform_ takes (one 32-bit output per float32,
+# two per float64), on the same grid of 2^24 (2^53) points.  The half-dozen passes cost a fixed
+# ~15 us, so a tensor of fewer values than this takes uniform_ itself (the two cost the same at
+# 32K values on the machine of docs/performance.md).
+_BITS_MIN = 1 << 15
+_UNIFORM_BITS = {torch.float32: 24, torch.float64: 53}
+_BIT_WORDS = {torch.float32: torch.int32, torch.float64: torch.int64}
+
+
+def _random_bits_(work: torch.Tensor, generator: torch.Generator | None) -> None:
+    """Fill contiguous float32/float64 ``work`` with random bits from ``generator``.
+
+    Value ``i`` of a float32 tensor takes half ``i % 2`` (in memory) of int64 number ``i // 2``
+    of one ``random_`` stream, so pieces of even length drawn one after another hold what one
+    draw over their concatenation holds."""
+    words = work.view(-1).view(_BIT_WORDS[work.dtype])
+    if words.dtype == torch.int64:
+        words.random_(generator=generator)
+        return
+    pairs = words.numel() // 2
+    head = words[: 2 * pairs]
+    if head.storage_offset() % 2 == 0:
+        head.view(torch.int64).random_(generator=generator)
+    else:  # a view that starts half-way into an int64 cannot be seen as int64s
+        drawn = torch.empty(pairs, dtype=torch.int64, device=work.device)
+        head.copy_(drawn.random_(generator=generator).view(torch.int32))
+    if words.numel() % 2:
+        last = torch.empty(1, dtype=torch.int64, device=work.device)
+        words[-1:].copy_(last.random_(generator=generator).view(torch.int32)[:1])
+
+
+def _bits_to_uniform_(work: torch.Tensor, low: float, high: float) -> None:
+    """Turn the random bits in ``work`` (see :func:`_random_bits_`) into U[low, high) values
+    on a grid of 2^24 (float32) or 2^53 (float64) points, in place."""
+    bits = _UNIFORM_BITS[work.dtype]
+    words = work.view(_BIT_WORDS[work.dtype])
+    words.bitwise_and_((1 << bits) - 1)
+    work.copy_(words)  # exact: every integer below 2^24 (2^53) is a float32 (float64)
+    work.mul_((high - low) * 2.0**-bits).add_(low)
+    _below_(work, low, high)
+
+
+def _below_(work: torch.Tensor, low: float, high: float) -> None:
+    """Keep uniforms below ``high``: rounding can carry the top of the grid onto it (also in
+    torch's own ``uniform_``), and the interval leaves it out."""
+    if high > low:
+        work.clamp_max_(_first_inside(high, -math.inf, work.dtype))
+
+
+def _uniform_steps(
+    low: float, high: float, generator: torch.Generator | None, tensor: torch.Tensor
+) -> tuple[Step, Step]:
+    """``(draw_, finish_)`` for U[low, high) values in ``tensor``: raw bits and their
+    conversion for a large tensor on the CPU (see ``_BITS_MIN``); torch's ``uniform_`` for a
+    small one, and off the CPU, where its generator is already parallel."""
+    if tensor.device.type == "cpu" and tensor.numel() >= _BITS_MIN:
+        return (
+            lambda work: _random_bits_(work, generator),
+            lambda work: _bits_to_uniform_(work, low, high),
+        )
+    return (
+        lambda work: work.uniform_(low, high, generator=generator),
+        lambda work: _below_(work, low, high),
+    )
 
 
 @functools.lru_cache(maxsize=512)  # small weights are initialized many times over
@@ -224,7 +301,7 @@ class Uniform:
         return self.low, self.high
 
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        return _fill_(tensor, lambda t: t.uniform_(self.low, self.high, generator=generator))
+        return _fill_(tensor, *_uniform_steps(self.low, self.high, generator, tensor))
 
     def draw(
         self,
@@ -311,11 +388,13 @@ class TruncatedNormal:
         return self.mean - TRUNCATION * self.std, self.mean + TRUNCATION * self.std
 
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        return _fill_(
-            tensor,
-            lambda t: t.uniform_(-_ERF_BOUND, _ERF_BOUND, generator=generator),
-            self._inverse_cdf_,
-        )
+        draw_, to_uniform_ = _uniform_steps(-_ERF_BOUND, _ERF_BOUND, generator, tensor)
+
+        def finish_(work: torch.Tensor) -> None:
+            to_uniform_(work)
+            self._inverse_cdf_(work)
+
+        return _fill_(tensor, draw_, finish_)
 
     def draw(
         self,

@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -187,6 +188,67 @@ def test_values_do_not_depend_on_the_thread_count(init, dtype, thread_count):
             results.append(init(tensor, generator=seeded(11)))
     assert torch.isfinite(results[0]).all()
     assert torch.equal(results[0], results[2]) and torch.equal(results[1], results[3])
+
+
+def cpu_uniform_reference(seed, n, low, high, dtype):
+    """U[low, high) as the CPU samplers define it, computed apart from them: the generator's
+    int64 ``random_`` stream (float32: value i is half i % 2 of int64 i // 2; float64: one
+    int64 per value), masked to a 24-bit (53-bit) integer and scaled in the compute dtype,
+    the top clamped below ``high``.  Also returns the generator, advanced as the draw must."""
+    generator = seeded(seed)
+    wide = dtype == torch.float64
+    words = torch.empty(n if wide else (n + 1) // 2, dtype=torch.int64)
+    words = words.random_(generator=generator).numpy()
+    if not wide:
+        words = words.view(np.int32)[:n]
+    bits, float_type = (53, np.float64) if wide else (24, np.float32)
+    grid = (words & ((1 << bits) - 1)).astype(float_type)
+    values = grid * float_type((high - low) * 2.0**-bits) + float_type(low)
+    values = np.minimum(values, np.nextafter(float_type(high), float_type(-np.inf)))
+    return torch.from_numpy(values).to(dtype), generator
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("chunk", [None, 64], ids=["one-chunk", "chunked"])
+def test_cpu_uniform_is_the_generators_int64_stream_on_a_grid(dtype, threads, chunk, monkeypatch):
+    # Every way the tensor can sit in memory gives the values of one contiguous draw: an odd
+    # count (the last value from half an int64), a view that starts half-way into an int64, a
+    # transposed weight (memory order), and several chunks drawn one after another.
+    if chunk is not None:
+        monkeypatch.setattr(parity.samplers, "_CHUNK", chunk)
+    monkeypatch.setattr(parity.samplers, "_BITS_MIN", 0)  # smaller tensors take uniform_
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    low, high = float(np.float32(-0.3)), float(np.float32(0.7))  # Keras's bounds are float32
+    expected, advanced = cpu_uniform_reference(5, 33 * 31, low, high, dtype)
+    storage = torch.full((33 * 31 + 1,), math.nan, dtype=dtype)
+    for weight in (
+        torch.empty(33, 31, dtype=dtype),
+        storage[1:].view(33, 31),
+        torch.empty(31, 33, dtype=dtype).T,
+    ):
+        generator = seeded(5)
+        parity.random_uniform_(weight, low, high, generator=generator)
+        in_memory_order = weight.T if weight.stride(0) == 1 else weight
+        assert torch.equal(in_memory_order.reshape(-1), expected)
+        assert torch.equal(generator.get_state(), advanced.get_state())
+    assert storage[0].isnan()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_cpu_uniform_stays_below_high_where_the_grid_rounds_onto_it(dtype):
+    # With these float32 bounds the top of the 2^24-point grid, (2^24 - 1) * scale + low,
+    # rounds to ``high`` itself; the interval is half-open, so it must land one step below.
+    low, high = -0.09075304865837097, 0.5803323984146118
+    bits = parity.samplers._UNIFORM_BITS[dtype]
+    words = torch.tensor([0, (1 << bits) - 1], dtype=parity.samplers._BIT_WORDS[dtype])
+    values = words.view(dtype).clone()
+    parity.samplers._bits_to_uniform_(values, low, high)
+    below = torch.nextafter(torch.tensor(high, dtype=dtype), torch.tensor(-1.0, dtype=dtype))
+    assert values[0] == torch.tensor(low, dtype=dtype) and values[1] == below
+    if dtype == torch.float32:  # the case is real: unclamped, the top value would be ``high``
+        top = torch.tensor(float(1 << bits) - 1, dtype=dtype).mul_((high - low) * 2.0**-bits)
+        assert top.add_(low) == torch.tensor(high, dtype=dtype)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
