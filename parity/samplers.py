@@ -50,7 +50,7 @@ _CHUNK = 1 << 20
 # torch's CPU normal_ fills 16 values at a time (and redraws the last 16 for a ragged end);
 # a tensor of fewer values takes a scalar path.
 _NORMAL_BLOCK = 16
-# torch runs an elementwise op on several threads from this many values (at::internal::GRAIN_SIZE).
+# torch splits an elementwise op over threads above this many values (at::internal::GRAIN_SIZE).
 _PARALLEL_GRAIN = 32768
 # Reflectors per block in orthogonal_'s in-place route (fewer where a block would take more
 # than 5% of a large weight's memory): wide enough for fast matrix products, narrow enough
@@ -212,9 +212,9 @@ def _open_thread_team() -> None:
 
     GNU OpenMP lets idle team threads spin up to 300,000 times before they sleep, unless it
     manages more threads than there are CPUs.  With a team on the worker alone it does not,
-    and the worker's idle team threads spin against this thread's serial draw: a 4M-value
-    uniform fill took 25.7 ms instead of 8.6 ms, and a truncated normal 24.7 ms instead of
-    14.8 ms, in a process whose first parallel op ran on a worker (2 CPUs)."""
+    and the worker's idle team threads spin against this thread's serial draw: in a process
+    whose first parallel op ran on a worker, a 4M-value uniform fill took 20.7 ms instead of
+    9.0 ms and a truncated normal 24.7 ms instead of 16.5 ms (2 CPUs; docs/performance.md)."""
     if not getattr(_teams, "opened", False):
         torch.empty(4 * _PARALLEL_GRAIN).mul_(1.0)  # above the grain: a parallel region
         _teams.opened = True
