@@ -27,12 +27,16 @@ Candidates (all exact up to float rounding; the bounds are float bounds one step
   the mixture is the truncated normal, and the positions stay independent.
 * ``pipelined/C``: ``inverse_cdf/C`` with the uniforms of the next chunk drawn while a worker
   thread finishes the current one (erfinv_, mul_, clamp_); the same values as
-  ``inverse_cdf/C``.  With C = 1M this is what ``parity.samplers`` does on a CPU with several
-  threads.
+  ``inverse_cdf/C``.  With C = 1M this is what ``parity.samplers`` did on a CPU with several
+  threads before it made the uniforms from raw bits.
 * ``pipelined_serial/C``: ``pipelined/C`` with the worker's ops on 16K-value pieces, below
   torch's parallel grain, so no OpenMP team is opened; the same values as ``inverse_cdf/C``.
 * ``serial_pieces``: ``uniform_`` on the whole tensor, then erfinv_, mul_, clamp_ on 16K-value
   pieces on this thread only; the same values as ``inverse_cdf``.
+* ``parity``: ``parity.truncated_normal_`` itself: ``pipelined/1M`` with each uniform made from
+  the generator's raw bits (``random_`` on int64, then integer and float passes on the worker;
+  docs/performance.md, "Uniforms from raw bits"): ``inverse_cdf``'s values up to rounding
+  (within 7.2e-7 at std 1), each pair of neighbours in the other order.
 
 ``--orthogonal N`` times four ways to draw a Haar orthogonal N x N matrix instead: a Gaussian
 buffer and ``linalg.qr`` (parity's method for float16/bfloat16 and off the CPU), the same values
@@ -205,8 +209,16 @@ def serial_pieces(tensor, mean, std, gen) -> None:
     _finish_serial_(tensor, mean, std, low, high)
 
 
+def library(tensor, mean, std, gen) -> None:
+    parity.truncated_normal_(tensor, mean=mean, stddev=std, generator=gen)
+
+
 def candidates(chunk_sizes: list[int]) -> dict[str, Fill]:
-    found: dict[str, Fill] = {"inverse_cdf": inverse_cdf, "serial_pieces": serial_pieces}
+    found: dict[str, Fill] = {
+        "inverse_cdf": inverse_cdf,
+        "serial_pieces": serial_pieces,
+        "parity": library,
+    }
     for size in chunk_sizes:
         label = _size_label(size)
         found[f"inverse_cdf/{label}"] = inverse_cdf_chunked(size)
