@@ -214,7 +214,7 @@ def _open_thread_team() -> None:
     manages more threads than there are CPUs.  With a team on the worker alone it does not,
     and the worker's idle team threads spin against this thread's serial draw: in a process
     whose first parallel op ran on a worker, a 4M-value uniform fill took 20.7 ms instead of
-    9.0 ms and a truncated normal 24.7 ms instead of 16.5 ms (2 CPUs; docs/performance.md)."""
+    8.6 ms and a truncated normal 24.7 ms instead of 14.8 ms (2 CPUs; docs/performance.md)."""
     if not getattr(_teams, "opened", False):
         torch.empty(4 * _PARALLEL_GRAIN).mul_(1.0)  # above the grain: a parallel region
         _teams.opened = True
