@@ -256,38 +256,29 @@ def _random_bits_(work: torch.Tensor, generator: torch.Generator | None) -> None
 
 
 def _bits_to_uniform_(work: torch.Tensor, low: float, high: float) -> None:
-    """Turn the random bits in ``work`` (see :func:`_random_bits_`) into U[low, high) values
-    on a grid of 2^24 (float32) or 2^53 (float64) points, in place."""
+    """Turn the random bits in ``work`` (see :func:`_random_bits_`) into uniforms on a grid of
+    2^24 (float32) or 2^53 (float64) points from ``low`` towards ``high``, in place; rounding
+    can carry the top point onto ``high`` (``Uniform`` steps it back inside)."""
     bits = _UNIFORM_BITS[work.dtype]
     words = work.view(_BIT_WORDS[work.dtype])
     words.bitwise_and_((1 << bits) - 1)
     work.copy_(words)  # exact: every integer below 2^24 (2^53) is a float32 (float64)
     work.mul_((high - low) * 2.0**-bits).add_(low)
-    _below_(work, low, high)
-
-
-def _below_(work: torch.Tensor, low: float, high: float) -> None:
-    """Keep uniforms below ``high``: rounding can carry the top of the grid onto it (also in
-    torch's own ``uniform_``), and the interval leaves it out."""
-    if high > low:
-        work.clamp_max_(_first_inside(high, -math.inf, work.dtype))
 
 
 def _uniform_steps(
     low: float, high: float, generator: torch.Generator | None, tensor: torch.Tensor
-) -> tuple[Step, Step]:
-    """``(draw_, finish_)`` for U[low, high) values in ``tensor``: raw bits and their
-    conversion for a large tensor on the CPU (see ``_BITS_MIN``); torch's ``uniform_`` for a
-    small one, and off the CPU, where its generator is already parallel."""
+) -> tuple[Step, Step | None]:
+    """``(draw_, to_uniform_)`` for uniforms on [low, high] in ``tensor``: raw bits and their
+    conversion for a large tensor on the CPU (see ``_BITS_MIN``); torch's ``uniform_`` alone
+    for a small one, and off the CPU, where its generator is already parallel.  Either can
+    round the top of the grid onto ``high``."""
     if tensor.device.type == "cpu" and tensor.numel() >= _BITS_MIN:
         return (
             lambda work: _random_bits_(work, generator),
             lambda work: _bits_to_uniform_(work, low, high),
         )
-    return (
-        lambda work: work.uniform_(low, high, generator=generator),
-        lambda work: _below_(work, low, high),
-    )
+    return (lambda work: work.uniform_(low, high, generator=generator)), None
 
 
 @functools.lru_cache(maxsize=512)  # small weights are initialized many times over
@@ -321,7 +312,20 @@ class Uniform:
         return self.low, self.high
 
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        return _fill_(tensor, *_uniform_steps(self.low, self.high, generator, tensor))
+        draw_, to_uniform_ = _uniform_steps(self.low, self.high, generator, tensor)
+
+        def finish_(work: torch.Tensor) -> None:
+            if to_uniform_ is not None:
+                to_uniform_(work)
+            self._below_high_(work)
+
+        return _fill_(tensor, draw_, finish_)
+
+    def _below_high_(self, work: torch.Tensor) -> None:
+        """Rounding can carry the top of the grid onto ``high`` (in torch's own ``uniform_``
+        too), and the interval leaves it out: step such a value inside."""
+        if self.high > self.low:
+            work.clamp_max_(_first_inside(self.high, -math.inf, work.dtype))
 
     def draw(
         self,
@@ -411,8 +415,9 @@ class TruncatedNormal:
         draw_, to_uniform_ = _uniform_steps(-_ERF_BOUND, _ERF_BOUND, generator, tensor)
 
         def finish_(work: torch.Tensor) -> None:
-            to_uniform_(work)
-            self._inverse_cdf_(work)
+            if to_uniform_ is not None:
+                to_uniform_(work)
+            self._inverse_cdf_(work)  # clamps inside the bounds: a uniform on the top is fine
 
         return _fill_(tensor, draw_, finish_)
 

@@ -235,20 +235,27 @@ def test_cpu_uniform_is_the_generators_int64_stream_on_a_grid(dtype, threads, ch
     assert storage[0].isnan()
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
-def test_cpu_uniform_stays_below_high_where_the_grid_rounds_onto_it(dtype):
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
+def test_cpu_uniform_stays_below_high_where_the_grid_rounds_onto_it(dtype, monkeypatch):
     # With these float32 bounds the top of the 2^24-point grid, (2^24 - 1) * scale + low,
     # rounds to ``high`` itself; the interval is half-open, so it must land one step below.
+    # Every value is drawn as the top of the grid here (all the random bits set).  (float64's
+    # grid, computed in float64, stops short of ``high`` with these bounds.)
     low, high = -0.09075304865837097, 0.5803323984146118
-    bits = parity.samplers._UNIFORM_BITS[dtype]
-    words = torch.tensor([0, (1 << bits) - 1], dtype=parity.samplers._BIT_WORDS[dtype])
-    values = words.view(dtype).clone()
-    parity.samplers._bits_to_uniform_(values, low, high)
-    below = torch.nextafter(torch.tensor(high, dtype=dtype), torch.tensor(-1.0, dtype=dtype))
-    assert values[0] == torch.tensor(low, dtype=dtype) and values[1] == below
-    if dtype == torch.float32:  # the case is real: unclamped, the top value would be ``high``
-        top = torch.tensor(float(1 << bits) - 1, dtype=dtype).mul_((high - low) * 2.0**-bits)
-        assert top.add_(low) == torch.tensor(high, dtype=dtype)
+    samplers = parity.samplers
+
+    def all_ones_(work, generator):
+        work.view(samplers._BIT_WORDS[work.dtype]).fill_(-1)
+
+    monkeypatch.setattr(samplers, "_BITS_MIN", 0)
+    monkeypatch.setattr(samplers, "_random_bits_", all_ones_)
+    weight = parity.random_uniform_(torch.empty(8, 8, dtype=dtype), low, high)
+    below = torch.nextafter(torch.tensor(high), torch.tensor(-1.0))
+    assert (weight == below.to(dtype)).all()  # float16/bfloat16: rounded to nearest
+    # The case is real: unclamped, the float32 conversion puts the top value on ``high``.
+    words = torch.full((2,), -1, dtype=torch.int32)
+    samplers._bits_to_uniform_(words.view(torch.float32), low, high)
+    assert (words.view(torch.float32) == torch.tensor(high)).all()
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
