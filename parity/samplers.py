@@ -266,19 +266,26 @@ def _bits_to_uniform_(work: torch.Tensor, low: float, high: float) -> None:
     work.mul_((high - low) * 2.0**-bits).add_(low)
 
 
-def _uniform_steps(
-    low: float, high: float, generator: torch.Generator | None, tensor: torch.Tensor
-) -> tuple[Step, Step | None]:
-    """``(draw_, to_uniform_)`` for uniforms on [low, high] in ``tensor``: raw bits and their
-    conversion for a large tensor on the CPU (see ``_BITS_MIN``); torch's ``uniform_`` alone
-    for a small one, and off the CPU, where its generator is already parallel.  Either can
-    round the top of the grid onto ``high``."""
+def _fill_from_uniform_(
+    tensor: torch.Tensor,
+    low: float,
+    high: float,
+    generator: torch.Generator | None,
+    then_: Step,
+) -> torch.Tensor:
+    """Fill ``tensor`` with uniforms on [low, high], each then mapped in place by ``then_``.
+
+    A large tensor on the CPU gets them from raw bits and their conversion (see
+    ``_BITS_MIN``); a small one, and any off the CPU, where the generator is already parallel,
+    from torch's ``uniform_``.  Either can round the top of the grid onto ``high``."""
     if tensor.device.type == "cpu" and tensor.numel() >= _BITS_MIN:
-        return (
-            lambda work: _random_bits_(work, generator),
-            lambda work: _bits_to_uniform_(work, low, high),
-        )
-    return (lambda work: work.uniform_(low, high, generator=generator)), None
+
+        def finish_(work: torch.Tensor) -> None:
+            _bits_to_uniform_(work, low, high)
+            then_(work)
+
+        return _fill_(tensor, lambda work: _random_bits_(work, generator), finish_)
+    return _fill_(tensor, lambda work: work.uniform_(low, high, generator=generator), then_)
 
 
 @functools.lru_cache(maxsize=512)  # small weights are initialized many times over
@@ -312,14 +319,7 @@ class Uniform:
         return self.low, self.high
 
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        draw_, to_uniform_ = _uniform_steps(self.low, self.high, generator, tensor)
-
-        def finish_(work: torch.Tensor) -> None:
-            if to_uniform_ is not None:
-                to_uniform_(work)
-            self._below_high_(work)
-
-        return _fill_(tensor, draw_, finish_)
+        return _fill_from_uniform_(tensor, self.low, self.high, generator, self._below_high_)
 
     def _below_high_(self, work: torch.Tensor) -> None:
         """Rounding can carry the top of the grid onto ``high`` (in torch's own ``uniform_``
@@ -412,14 +412,8 @@ class TruncatedNormal:
         return self.mean - TRUNCATION * self.std, self.mean + TRUNCATION * self.std
 
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        draw_, to_uniform_ = _uniform_steps(-_ERF_BOUND, _ERF_BOUND, generator, tensor)
-
-        def finish_(work: torch.Tensor) -> None:
-            if to_uniform_ is not None:
-                to_uniform_(work)
-            self._inverse_cdf_(work)  # clamps inside the bounds: a uniform on the top is fine
-
-        return _fill_(tensor, draw_, finish_)
+        # The inverse CDF clamps inside the bounds: a uniform on the top of the grid is fine.
+        return _fill_from_uniform_(tensor, -_ERF_BOUND, _ERF_BOUND, generator, self._inverse_cdf_)
 
     def draw(
         self,
