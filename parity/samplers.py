@@ -117,14 +117,19 @@ def chunks(tensor: torch.Tensor, max_numel: int) -> Iterator[torch.Tensor]:
             yield tensor[start : start + rows]
 
 
+def _in_stride_order(tensor: torch.Tensor, dims: range) -> list[int]:
+    """``dims`` from the largest stride to the smallest: the order in which the tensor's memory
+    runs through them."""
+    return sorted(dims, key=tensor.stride, reverse=True)
+
+
 def _in_memory_order(tensor: torch.Tensor) -> torch.Tensor | None:
     """``tensor`` with its dimensions permuted into memory order when that makes it contiguous
     (a transposed or permuted weight), else None.  torch's elementwise ops visit such a tensor
     in memory order, so its chunks must be taken in that order too."""
     if tensor.is_contiguous():
         return tensor
-    order = sorted(range(tensor.dim()), key=lambda dim: tensor.stride(dim), reverse=True)
-    permuted = tensor.permute(order)
+    permuted = tensor.permute(_in_stride_order(tensor, range(tensor.dim())))
     return permuted if permuted.is_contiguous() else None
 
 
@@ -680,9 +685,8 @@ class Orthogonal:
         self, tensor: torch.Tensor, q: torch.Tensor, generator: torch.Generator | None
     ) -> None:
         """``_fill_in_place_``'s law for a float16/bfloat16 weight (``q``: its tall matrix): Q
-        built in float32 and
-        rounded to nearest, a slab of columns at a time (each at most 4% of the weight's
-        bytes, or 4 MiB), so that no float32 copy of the whole weight is needed.
+        built in float32 and rounded to nearest, a slab of columns at a time (each at most 4%
+        of the weight's bytes, or 4 MiB), so that no float32 copy of the whole weight is needed.
 
         Column ``j`` of ``H_0 ... H_{n-1} [D; 0]`` depends only on the reflectors before
         it (the later ones leave rows above them alone), and those are drawn again for each
@@ -738,11 +742,8 @@ class Orthogonal:
         )
         if split is None:
             return None
-
-        def in_memory_order(dims: range) -> list[int]:
-            return sorted(dims, key=tensor.stride, reverse=True)
-
-        order = in_memory_order(range(split)) + in_memory_order(range(split, tensor.dim()))
+        rows, cols = range(split), range(split, tensor.dim())
+        order = _in_stride_order(tensor, rows) + _in_stride_order(tensor, cols)
         try:
             matrix = tensor.permute(order).view(self.rows, self.cols)
         except RuntimeError:  # the row axes (or the column axes) are not one strided axis
