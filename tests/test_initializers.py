@@ -113,16 +113,26 @@ def test_reduced_precision_large_tensor_is_chunked_correctly():
     "init", [parity.random_normal_, parity.he_normal_, parity.random_uniform_], ids=repr
 )
 def test_reduced_precision_is_the_float32_draw_rounded_across_chunks(init, tail, threads):
-    # A chunked half-precision draw is the whole float32 draw rounded, whatever the size past
-    # the last whole chunk: torch's normal_ takes another path for fewer than 16 values.
+    # A half-precision draw is the whole float32 draw rounded, from the same generator draws,
+    # whatever the size past the last whole chunk (torch's normal_ takes another path for fewer
+    # than 16 values) and whether it is made in float32 chunks or, for a float16 normal of a
+    # length divisible by 16, by torch's own float16 normal_; contiguous or transposed.
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
+    size = (1 << 20) + tail
+    layouts = {
+        "contiguous": lambda dtype: torch.empty(size, 1, dtype=dtype),
+        "transposed": lambda dtype: torch.empty(2, size, dtype=dtype).T,
+    }
     try:
-        size = (1 << 20) + tail
-        wide = init(torch.empty(size, 1), generator=seeded(11))
-        for dtype in (torch.float16, torch.bfloat16):
-            half = init(torch.empty(size, 1, dtype=dtype), generator=seeded(11))
-            assert torch.equal(half, wide.to(dtype))
+        for make in layouts.values():
+            wide_generator = seeded(11)
+            wide = init(make(torch.float32), generator=wide_generator)
+            for dtype in (torch.float16, torch.bfloat16):
+                generator = seeded(11)
+                half = init(make(dtype), generator=generator)
+                assert torch.equal(half, wide.to(dtype))
+                assert torch.equal(generator.get_state(), wide_generator.get_state())
     finally:
         torch.set_num_threads(previous)
 
