@@ -364,9 +364,9 @@ def _float16_normal_in_place(tensor: torch.Tensor) -> torch.Tensor | None:
 
     On a contiguous float16 tensor whose length is a multiple of 16, torch's ``normal_`` writes
     its float32 ``normal_`` rounded to nearest, from the same generator draws: the values of the
-    float32 chunks and rounding copy, without the buffer or the copy (1M values: 1.03-1.07x a
-    float32 ``normal_``, against 1.14x).  A ragged end is drawn another way, and bfloat16's is
-    slower than the chunks (1.31x); tests pin the equality."""
+    float32 chunks and rounding copy, without the buffer or the copy (1M values: 1.07-1.08x a
+    float32 ``normal_``, against 1.11-1.14x).  A ragged end is drawn another way, and
+    bfloat16's is slower than the chunks (1.31x); tests pin the equality."""
     if tensor.dtype != torch.float16 or tensor.device.type != "cpu":
         return None
     if tensor.numel() % _NORMAL_BLOCK:
