@@ -138,17 +138,17 @@ def _fill_(tensor: torch.Tensor, draw_: Step, finish_: Step | None = None) -> to
     by ``finish_`` (a deterministic elementwise transform), both run on float32/float64 values.
 
     Off the CPU a float32/float64 tensor is drawn and finished whole, in any layout.  On the
-    CPU so is a float32/float64 tensor without gaps, in memory order, where nothing follows the
-    draw (``normal_``) or it is one chunk.  Otherwise the CPU works a chunk at a time: in the
-    tensor's own memory, in memory order, where it is float32/float64 without gaps; else in a
-    buffer of its compute dtype that is then copied in (on a view with gaps torch's CPU
-    ``normal_`` takes a scalar path, eight times slower).  float16 and bfloat16 are so computed
-    in float32 and rounded to nearest: torch's own reduced-precision ``uniform_`` rounds down
-    (its bfloat16 mean is biased by about half a unit in the last place).  With several threads
-    the two steps overlap: the generator is serial, so this thread draws chunk i + 1 while a
-    worker finishes chunk i.  The chunks are the same either way, so the values do not depend
-    on the thread count; in memory order they consume the generator as one whole-tensor draw
-    does."""
+    CPU so is a float32/float64 tensor without gaps, seen in memory order (torch's CPU
+    ``normal_`` is vectorized only on a contiguous tensor: on any other view it takes a scalar
+    path, eight times slower), where nothing follows the draw (``normal_``) or it is one chunk.
+    Otherwise the CPU works a chunk at a time: in the tensor's own memory, in memory order,
+    where it is float32/float64 without gaps; else in a buffer of its compute dtype that is
+    then copied in.  float16 and bfloat16 are so computed in float32 and rounded to nearest:
+    torch's own reduced-precision ``uniform_`` rounds down (its bfloat16 mean is biased by about
+    half a unit in the last place).  With several threads the two steps overlap: the generator
+    is serial, so this thread draws chunk i + 1 while a worker finishes chunk i.  The chunks
+    are the same either way, so the values do not depend on the thread count; in memory order
+    they consume the generator as one whole-tensor draw does."""
     wide = tensor.dtype in _WIDE_DTYPES
     dense = _in_memory_order(tensor)
     whole = None
