@@ -135,26 +135,27 @@ def _in_memory_order(tensor: torch.Tensor) -> torch.Tensor | None:
 
 def _fill_(tensor: torch.Tensor, draw_: Step, finish_: Step | None = None) -> torch.Tensor:
     """Fill ``tensor`` in place with ``draw_`` (the step that consumes the generator) followed
-    by ``finish_`` (a deterministic elementwise transform), both run on float32/float64 values.
+    by ``finish_`` (a deterministic elementwise transform), both run on float32/float64 values
+    (and ``normal_`` on float16 ones where :func:`_drawn_whole` says why that is the same).
 
     Off the CPU a float32/float64 tensor is drawn and finished whole, in any layout.  On the
-    CPU so is a float32/float64 tensor without gaps, seen in memory order (torch's CPU
-    ``normal_`` is vectorized only on a contiguous tensor: on any other view it takes a scalar
-    path, eight times slower), where nothing follows the draw (``normal_``) or it is one chunk.
-    Otherwise the CPU works a chunk at a time: in the tensor's own memory, in memory order,
-    where it is float32/float64 without gaps; else in a buffer of its compute dtype that is
-    then copied in.  float16 and bfloat16 are so computed in float32 and rounded to nearest:
-    torch's own reduced-precision ``uniform_`` rounds down (its bfloat16 mean is biased by about
-    half a unit in the last place).  With several threads the two steps overlap: the generator
-    is serial, so this thread draws chunk i + 1 while a worker finishes chunk i.  The chunks
-    are the same either way, so the values do not depend on the thread count; in memory order
+    CPU so is a tensor without gaps, seen in memory order (torch's CPU ``normal_`` is
+    vectorized only on a contiguous tensor: on any other view it takes a scalar path, eight
+    times slower), where that gives the chunks' values (:func:`_drawn_whole`).  Otherwise the
+    CPU works a chunk at a time: in the tensor's own memory, in memory order, where it is
+    float32/float64 without gaps; else in a buffer of its compute dtype that is then copied
+    in.  float16 and bfloat16 are so computed in float32 and rounded to nearest: torch's own
+    reduced-precision ``uniform_`` rounds down (its bfloat16 mean is biased by about half a
+    unit in the last place).  With several threads the two steps overlap: the generator is
+    serial, so this thread draws chunk i + 1 while a worker finishes chunk i.  The chunks are
+    the same either way, so the values do not depend on the thread count; in memory order
     they consume the generator as one whole-tensor draw does."""
     wide = tensor.dtype in _WIDE_DTYPES
     dense = _in_memory_order(tensor)
     whole = None
     if wide and tensor.device.type != "cpu":
         whole = tensor  # its kernels run in parallel, in any layout
-    elif wide and dense is not None and (finish_ is None or dense.numel() <= _CHUNK):
+    elif tensor.device.type == "cpu" and dense is not None and _drawn_whole(dense, finish_):
         whole = dense
     if whole is not None:
         draw_(whole)
@@ -213,6 +214,21 @@ def _fill_(tensor: torch.Tensor, draw_: Step, finish_: Step | None = None) -> to
         if pending is not None:
             pending.result()
     return tensor
+
+
+def _drawn_whole(dense: torch.Tensor, finish_: Step | None) -> bool:
+    """Whether one draw over ``dense``, a CPU tensor in memory order, is what :func:`_fill_`
+    needs: the values of its chunks, with no buffer and no pipeline to gain from.
+
+    float32/float64: where nothing follows the draw (``normal_``) or the tensor is one chunk.
+    float16: for ``normal_`` where the length is a multiple of 16, since torch's float16
+    ``normal_`` then writes its float32 ``normal_`` rounded to nearest, from the same generator
+    draws, without the buffer or the rounding copy (1M values: 1.07-1.08x a float32
+    ``normal_``, against 1.11-1.14x).  A ragged end is drawn another way, and bfloat16's
+    ``normal_`` is slower than the chunks (1.31x); tests pin the equality."""
+    if dense.dtype in _WIDE_DTYPES:
+        return finish_ is None or dense.numel() <= _CHUNK
+    return finish_ is None and dense.dtype == torch.float16 and dense.numel() % _NORMAL_BLOCK == 0
 
 
 _teams = threading.local()
@@ -359,21 +375,6 @@ class Uniform:
         return tf_random._value_range("uniform", self.low, self.high, dtype)
 
 
-def _float16_normal_in_place(tensor: torch.Tensor) -> torch.Tensor | None:
-    """``tensor`` in memory order where torch's CPU ``normal_`` can draw it directly, else None.
-
-    On a contiguous float16 tensor whose length is a multiple of 16, torch's ``normal_`` writes
-    its float32 ``normal_`` rounded to nearest, from the same generator draws: the values of the
-    float32 chunks and rounding copy, without the buffer or the copy (1M values: 1.07-1.08x a
-    float32 ``normal_``, against 1.11-1.14x).  A ragged end is drawn another way, and
-    bfloat16's is slower than the chunks (1.31x); tests pin the equality."""
-    if tensor.dtype != torch.float16 or tensor.device.type != "cpu":
-        return None
-    if tensor.numel() % _NORMAL_BLOCK:
-        return None
-    return _in_memory_order(tensor)
-
-
 @dataclass(frozen=True)
 class Normal:
     """N(mean, std²), untruncated."""
@@ -390,14 +391,7 @@ class Normal:
         return -math.inf, math.inf
 
     def fill_(self, tensor: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        def draw_(work: torch.Tensor) -> None:
-            work.normal_(self.mean, self.std, generator=generator)
-
-        dense = _float16_normal_in_place(tensor)
-        if dense is not None:
-            draw_(dense)
-            return tensor
-        return _fill_(tensor, draw_)
+        return _fill_(tensor, lambda work: work.normal_(self.mean, self.std, generator=generator))
 
     def draw(
         self,
